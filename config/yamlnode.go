@@ -135,12 +135,16 @@ func decodeStrict(file string, n *yaml.Node, v any, path string) problems {
 	return probs
 }
 
-// linePaths maps a line to the key path of the first value on it, to name the key in yaml.v3's
-// type errors, which only carry a line.
+// linePaths maps a line to the key path of the first scalar value on it (else of the first
+// collection starting there), to name the key in yaml.v3's type errors, which only carry a line.
 func linePaths(n *yaml.Node, path string) map[int]string {
-	m := map[int]string{}
+	scalars, others := map[int]string{}, map[int]string{}
 	var walk func(n *yaml.Node, path string)
 	walk = func(n *yaml.Node, path string) {
+		m := others
+		if n.Kind == yaml.ScalarNode {
+			m = scalars
+		}
 		if _, ok := m[n.Line]; !ok {
 			m[n.Line] = path
 		}
@@ -156,7 +160,12 @@ func linePaths(n *yaml.Node, path string) map[int]string {
 		}
 	}
 	walk(n, path)
-	return m
+	for line, p := range others {
+		if _, ok := scalars[line]; !ok {
+			scalars[line] = p
+		}
+	}
+	return scalars
 }
 
 var (
