@@ -82,19 +82,19 @@ func (c *Client) download(ctx context.Context, tableID, fileID, dir string, prog
 	}
 	cs, err := c.cloud(&f)
 	if err != nil {
-		return nil, 0, fmt.Errorf("keboola: file %s of table %s: %w", fileID, tableID, err)
+		return nil, 0, fmt.Errorf("file %s: %w", fileID, err)
 	}
 	defer func() { err = redactSecrets(err, cs.secrets()...) }()
 
 	var objs []object
 	if f.IsSliced {
 		if objs, err = c.readManifest(ctx, cs); err != nil {
-			return nil, 0, fmt.Errorf("keboola: manifest of file %s (table %s): %w", fileID, tableID, err)
+			return nil, 0, fmt.Errorf("manifest of file %s: %w", fileID, err)
 		}
 	} else {
 		o, err := cs.whole()
 		if err != nil {
-			return nil, 0, fmt.Errorf("keboola: file %s of table %s: %w", fileID, tableID, err)
+			return nil, 0, fmt.Errorf("file %s: %w", fileID, err)
 		}
 		o.size = int64(f.SizeBytes)
 		objs = []object{o}
@@ -116,7 +116,7 @@ func (c *Client) download(ctx context.Context, tableID, fileID, dir string, prog
 	}()
 	total, err = c.fetchAll(ctx, objs, files, progress)
 	if err != nil {
-		return files, 0, fmt.Errorf("keboola: download of table %s: %w", tableID, err)
+		return files, 0, fmt.Errorf("download of file %s: %w", fileID, err)
 	}
 	return files, total, nil
 }
@@ -499,4 +499,6 @@ func (a *azureStore) whole() (object, error) {
 	return a.object(a.f.AbsPath.Container, a.f.AbsPath.Name), nil
 }
 
-func (a *azureStore) secrets() []string { return []string{a.sas, a.f.AbsCredentials.SASConnectionString} }
+func (a *azureStore) secrets() []string {
+	return []string{a.sas, a.f.AbsCredentials.SASConnectionString}
+}

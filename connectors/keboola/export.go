@@ -2,6 +2,7 @@ package keboola
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -51,7 +52,7 @@ func (c *Client) startExport(ctx context.Context, tableID string, p exportParams
 		return "", err
 	}
 	if job.ID == "" {
-		return "", fmt.Errorf("keboola: export of %s: the reply names no job", tableID)
+		return "", errors.New("export-async: the reply names no job")
 	}
 	c.log.Debug("keboola export started", "table", tableID, "job", string(job.ID))
 	return string(job.ID), nil
@@ -79,7 +80,7 @@ type JobError struct {
 }
 
 func (e *JobError) Error() string {
-	return fmt.Sprintf("keboola: export job %s of table %s failed: %s", e.JobID, e.Table, e.Message)
+	return fmt.Sprintf("export job %s failed: %s", e.JobID, e.Message)
 }
 
 // waitJob polls the job with a growing interval until it ends or JobTimeout passes, and returns
@@ -98,7 +99,7 @@ func (c *Client) waitJob(ctx context.Context, tableID, jobID string) (string, er
 		switch job.Status {
 		case "success":
 			if job.Results == nil || job.Results.File == nil || job.Results.File.ID == "" {
-				return "", fmt.Errorf("keboola: export job %s of table %s succeeded without a file", jobID, tableID)
+				return "", fmt.Errorf("export job %s succeeded without a file", jobID)
 			}
 			return string(job.Results.File.ID), nil
 		case "error":
@@ -109,12 +110,11 @@ func (c *Client) waitJob(ctx context.Context, tableID, jobID string) (string, er
 			return "", &JobError{Table: tableID, JobID: jobID, Message: msg}
 		case "waiting", "processing", "created":
 		default:
-			return "", fmt.Errorf("keboola: export job %s of table %s has unknown status %q", jobID, tableID, job.Status)
+			return "", fmt.Errorf("export job %s has unknown status %q", jobID, job.Status)
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return "", fmt.Errorf("keboola: export job %s of table %s still %s after %s (job_timeout)",
-				jobID, tableID, status, c.opt.JobTimeout)
+			return "", fmt.Errorf("export job %s still %s after %s (job_timeout)", jobID, status, c.opt.JobTimeout)
 		}
 		if err := sleep(ctx, min(interval, left)); err != nil {
 			return "", err

@@ -27,7 +27,7 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
-	s := fmt.Sprintf("keboola: %s %s: HTTP %d", e.Method, e.Where, e.Status)
+	s := fmt.Sprintf("%s %s: HTTP %d", e.Method, e.Where, e.Status)
 	if t := http.StatusText(e.Status); t != "" {
 		s += " " + t
 	}
@@ -103,7 +103,7 @@ func (c *Client) attempt(ctx context.Context, k call) (error, time.Duration) {
 	}
 	req, err := http.NewRequestWithContext(actx, k.method, k.url, body)
 	if err != nil {
-		return fmt.Errorf("keboola: bad request URL for %s", where(k.url)), -1
+		return fmt.Errorf("bad request URL for %s", where(k.url)), -1
 	}
 	for name, vals := range k.header {
 		req.Header[name] = vals
@@ -157,11 +157,11 @@ func (c *Client) transportError(k call, err error, timer *time.Timer) error {
 	}
 	if errors.Is(err, context.Canceled) && !timer.Stop() {
 		if k.stream {
-			return fmt.Errorf("keboola: %s %s: no data for %s", k.method, where(k.url), c.opt.StallTimeout)
+			return fmt.Errorf("%s %s: no data for %s", k.method, where(k.url), c.opt.StallTimeout)
 		}
-		return fmt.Errorf("keboola: %s %s: no reply within %s", k.method, where(k.url), c.opt.RequestTimeout)
+		return fmt.Errorf("%s %s: no reply within %s", k.method, where(k.url), c.opt.RequestTimeout)
 	}
-	return fmt.Errorf("keboola: %s %s: %w", k.method, where(k.url), err)
+	return fmt.Errorf("%s %s: %w", k.method, where(k.url), err)
 }
 
 // isBodyReadError tells a connection broken mid-body from a decoding problem.

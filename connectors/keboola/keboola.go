@@ -170,7 +170,7 @@ func (c *Client) Check(ctx context.Context) error {
 func (c *Client) Extract(ctx context.Context, req connectors.ExtractRequest) (*connectors.Extraction, error) {
 	ext, err := c.extract(ctx, req)
 	if err != nil {
-		return nil, c.redact(err)
+		return nil, c.redact(fmt.Errorf("keboola: table %s: %w", req.Table.ID, err))
 	}
 	return ext, nil
 }
@@ -178,16 +178,16 @@ func (c *Client) Extract(ctx context.Context, req connectors.ExtractRequest) (*c
 func (c *Client) extract(ctx context.Context, req connectors.ExtractRequest) (*connectors.Extraction, error) {
 	id := req.Table.ID
 	if id == "" {
-		return nil, errors.New("keboola: table has no id")
+		return nil, errors.New("no table id")
 	}
 	if req.StagingDir == "" {
-		return nil, fmt.Errorf("keboola: table %s: no staging directory", id)
+		return nil, errors.New("no staging directory")
 	}
 	if err := os.MkdirAll(req.StagingDir, 0o755); err != nil {
 		return nil, err
 	}
 	started := time.Now()
-	table, err := c.Table(ctx, id)
+	table, err := c.table(ctx, id)
 	if err != nil {
 		return nil, err
 	}

@@ -71,7 +71,7 @@ func ordersTable() keboolatest.Table {
 				{Key: "KBC.datatype.basetype", Value: "STRING", Provider: "keboola.ex-db-mysql"},
 				{Key: "KBC.datatype.type", Value: "BOOLEAN", Provider: "user"},
 			},
-			"score": {{Key: "KBC.datatype.basetype", Value: "FLOAT", Provider: "keboola.ex-db-pgsql"}},
+			"score":    {{Key: "KBC.datatype.basetype", Value: "FLOAT", Provider: "keboola.ex-db-pgsql"}},
 			"event_at": {{Key: "KBC.datatype.type", Value: "TIMESTAMP_TZ", Provider: ai}},
 		},
 		Rows: []keboolatest.Row{

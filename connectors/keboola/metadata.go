@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -50,7 +51,7 @@ func (c *Client) ListBuckets(ctx context.Context) ([]Bucket, error) {
 		DataSizeBytes flexInt `json:"dataSizeBytes"`
 	}
 	if err := c.getJSON(ctx, "/v2/storage/buckets", nil, &raw); err != nil {
-		return nil, c.redact(err)
+		return nil, c.redact(fmt.Errorf("keboola: list buckets: %w", err))
 	}
 	out := make([]Bucket, len(raw))
 	for i, b := range raw {
@@ -65,7 +66,7 @@ func (c *Client) ListTables(ctx context.Context, bucket string) ([]TableInfo, er
 	var raw []tableJSON
 	q := url.Values{"include": {"columns,columnMetadata,metadata"}}
 	if err := c.getJSON(ctx, "/v2/storage/buckets/"+url.PathEscape(bucket)+"/tables", q, &raw); err != nil {
-		return nil, c.redact(err)
+		return nil, c.redact(fmt.Errorf("keboola: list tables of bucket %s: %w", bucket, err))
 	}
 	out := make([]TableInfo, len(raw))
 	for i := range raw {
@@ -76,12 +77,20 @@ func (c *Client) ListTables(ctx context.Context, bucket string) ([]TableInfo, er
 
 // Table reads one table's detail.
 func (c *Client) Table(ctx context.Context, id string) (*TableInfo, error) {
+	t, err := c.table(ctx, id)
+	if err != nil {
+		return nil, c.redact(fmt.Errorf("keboola: table %s: %w", id, err))
+	}
+	return t, nil
+}
+
+func (c *Client) table(ctx context.Context, id string) (*TableInfo, error) {
 	var raw tableJSON
 	if err := c.getJSON(ctx, "/v2/storage/tables/"+url.PathEscape(id), nil, &raw); err != nil {
-		return nil, c.redact(err)
+		return nil, err
 	}
 	if len(raw.Columns) == 0 {
-		return nil, fmt.Errorf("keboola: table %s has no columns", id)
+		return nil, errors.New("the table has no columns")
 	}
 	info := raw.info()
 	return &info, nil
@@ -113,7 +122,7 @@ func decodeJSON(rawURL string, v any) func(*http.Response, io.Reader) error {
 			return err
 		}
 		if err := json.Unmarshal(b, v); err != nil {
-			return fmt.Errorf("keboola: GET %s: unreadable reply: %v", where(rawURL), err)
+			return fmt.Errorf("GET %s: unreadable reply: %v", where(rawURL), err)
 		}
 		return nil
 	}
