@@ -179,6 +179,7 @@ func decodeInstance(file string, root *yaml.Node) (Instance, problems) {
 		known = append(known, k)
 	}
 	seen := map[string]int{}
+	nameChecked := true // a broken instance block already has its own error
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		if first, dup := seen[k.Value]; dup {
@@ -195,9 +196,13 @@ func decodeInstance(file string, root *yaml.Node) (Instance, problems) {
 			probs.add(file, k.Line, k.Value, "%s", unknownKey(k.Value, known))
 			continue
 		}
-		probs = append(probs, decodeStrict(file, v, target, k.Value)...)
+		bp := decodeStrict(file, v, target, k.Value)
+		if k.Value == "instance" && len(bp) > 0 {
+			nameChecked = false
+		}
+		probs = append(probs, bp...)
 	}
-	probs = append(probs, inst.finish(file, root)...)
+	probs = append(probs, inst.finish(file, root, nameChecked)...)
 	return inst, probs
 }
 
@@ -232,10 +237,10 @@ func decodeDataSource(file string, n *yaml.Node, probs problems) (DataSource, pr
 }
 
 // finish applies defaults and checks what the blocks' types cannot express.
-func (inst *Instance) finish(file string, root *yaml.Node) problems {
+func (inst *Instance) finish(file string, root *yaml.Node, checkName bool) problems {
 	var probs problems
 	line := func(keys ...string) int { return findLine(root, keys...) }
-	if strings.TrimSpace(inst.Instance.Name) == "" {
+	if checkName && strings.TrimSpace(inst.Instance.Name) == "" {
 		probs.add(file, line("instance", "name"), "instance.name", "required")
 	}
 
@@ -313,14 +318,33 @@ func find(n *yaml.Node, keys ...string) *yaml.Node {
 	return n
 }
 
-// findLine returns the line of the deepest existing node along the key path (0 if none), so a
-// missing key is reported where its block is.
+// findLine returns the line of the deepest existing key along the path (of the item, for a
+// sequence index), so a missing key is reported at its parent's key and a bad value at its own.
 func findLine(n *yaml.Node, keys ...string) int {
-	line := 0
-	for i := 0; i <= len(keys); i++ {
-		if m := find(n, keys[:i]...); m != nil {
-			line = m.Line
+	line := n.Line
+	for _, k := range keys {
+		if n.Kind == yaml.AliasNode {
+			n = n.Alias
 		}
+		var next *yaml.Node
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == k {
+					next, line = n.Content[i+1], n.Content[i].Line
+					break
+				}
+			}
+		case yaml.SequenceNode:
+			if i, err := strconv.Atoi(k); err == nil && i >= 0 && i < len(n.Content) {
+				next = n.Content[i]
+				line = next.Line
+			}
+		}
+		if next == nil {
+			return line
+		}
+		n = next
 	}
 	return line
 }

@@ -18,10 +18,11 @@ func parseYAML(file string, data []byte, lineOffset int) (*yaml.Node, *Error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		line, msg := splitLine(strings.TrimPrefix(err.Error(), "yaml: "))
-		if line > 0 {
-			line += lineOffset
+		if line == 0 || parserProblems[msg] {
+			// yaml.v3 counts lines from 0 for parser (not scanner) errors and omits line 0.
+			line++
 		}
-		return nil, &Error{File: file, Line: line, Msg: "invalid YAML: " + msg}
+		return nil, &Error{File: file, Line: line + lineOffset, Msg: "invalid YAML: " + msg}
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return nil, nil
@@ -31,6 +32,16 @@ func parseYAML(file string, data []byte, lineOffset int) (*yaml.Node, *Error) {
 		shiftLines(root, lineOffset, map[*yaml.Node]bool{})
 	}
 	return root, nil
+}
+
+// parserProblems are the messages of yaml.v3's parser errors; they point at the start of the
+// collection being parsed.
+var parserProblems = map[string]bool{
+	"did not find expected ',' or ']'": true, "did not find expected ',' or '}'": true,
+	"did not find expected '-' indicator": true, "did not find expected <document start>": true,
+	"did not find expected key": true, "did not find expected node content": true,
+	"found duplicate %TAG directive": true, "found duplicate %YAML directive": true,
+	"found incompatible YAML document": true, "found undefined tag handle": true,
 }
 
 var lineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
@@ -126,22 +137,29 @@ func decodeStrict(file string, n *yaml.Node, v any, path string) problems {
 			probs.add(file, n.Line, path, "%v", err)
 			return probs
 		}
-		paths := linePaths(n, path)
+		scalars, collections := linePaths(n, path)
 		for _, msg := range te.Errors {
 			line, m := splitLine(msg)
-			probs.add(file, line, paths[line], "%s", m)
+			key, ok := scalars[line]
+			if strings.Contains(m, "unmarshal !!map") || strings.Contains(m, "unmarshal !!seq") || !ok {
+				if k, ok := collections[line]; ok {
+					key = k
+				}
+			}
+			probs.add(file, line, key, "%s", m)
 		}
 	}
 	return probs
 }
 
-// linePaths maps a line to the key path of the first scalar value on it (else of the first
-// collection starting there), to name the key in yaml.v3's type errors, which only carry a line.
-func linePaths(n *yaml.Node, path string) map[int]string {
-	scalars, others := map[int]string{}, map[int]string{}
+// linePaths maps a line to the key path of the first scalar value on it and, separately, of the
+// first mapping or sequence starting on it, to name the key in yaml.v3's type errors, which only
+// carry a line.
+func linePaths(n *yaml.Node, path string) (scalars, collections map[int]string) {
+	scalars, collections = map[int]string{}, map[int]string{}
 	var walk func(n *yaml.Node, path string)
 	walk = func(n *yaml.Node, path string) {
-		m := others
+		m := collections
 		if n.Kind == yaml.ScalarNode {
 			m = scalars
 		}
@@ -160,12 +178,7 @@ func linePaths(n *yaml.Node, path string) map[int]string {
 		}
 	}
 	walk(n, path)
-	for line, p := range others {
-		if _, ok := scalars[line]; !ok {
-			scalars[line] = p
-		}
-	}
-	return scalars
+	return scalars, collections
 }
 
 var (
