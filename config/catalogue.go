@@ -433,10 +433,11 @@ var typeAliases = map[string]string{
 	"TIMESTAMP_NTZ": "TIMESTAMP_NTZ", "TIMESTAMP_TZ": "TIMESTAMP_TZ",
 }
 
-var decimalRE = regexp.MustCompile(`^DECIMAL\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)$`)
+var decimalRE = regexp.MustCompile(`^(?:DECIMAL|NUMERIC)\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)$`)
 
 // normalizeType maps a declared column type to its canonical name: upper case, aliases replaced
-// (VARCHAR -> STRING, BIGINT -> INTEGER, DOUBLE -> NUMERIC), DECIMAL(p,s) without spaces.
+// (VARCHAR -> STRING, BIGINT -> INTEGER, DOUBLE -> NUMERIC), DECIMAL(p,s) (or NUMERIC(p,s))
+// written DECIMAL(p,s) without spaces.
 func normalizeType(typ string) (string, error) {
 	u := strings.ToUpper(strings.TrimSpace(typ))
 	if c, ok := typeAliases[u]; ok {
@@ -450,12 +451,14 @@ func normalizeType(typ string) (string, error) {
 		}
 		return fmt.Sprintf("DECIMAL(%d,%d)", p, s), nil
 	}
+	if u == "DECIMAL" {
+		return "", fmt.Errorf("DECIMAL needs a precision and a scale, e.g. DECIMAL(12,2)")
+	}
 	names := []string{"STRING", "INTEGER", "NUMERIC", "DECIMAL(p,s)", "BOOLEAN", "DATE", "TIMESTAMP", "TIMESTAMP_NTZ", "TIMESTAMP_TZ"}
 	if typ == "" {
 		return "", fmt.Errorf("type required (one of %s)", strings.Join(names, ", "))
 	}
-	candidates := append(sortedKeys(typeAliases), "DECIMAL")
-	if s := suggest(u, candidates); s != "" {
+	if s := suggest(u, sortedKeys(typeAliases)); s != "" {
 		return "", fmt.Errorf("%q is not a column type (did you mean %s?)", typ, s)
 	}
 	return "", fmt.Errorf("%q is not a column type (one of %s)", typ, strings.Join(names, ", "))

@@ -78,8 +78,9 @@ func notOneOf(value string, allowed []string) string {
 	return msg
 }
 
-// suggest returns the candidate closest to word by Damerau-Levenshtein distance (case-insensitive),
-// or "" when none is close enough to be a plausible typo.
+// suggest returns the candidate closest to word (case-insensitive) when it is a plausible typo:
+// within a small Damerau-Levenshtein distance, or else a candidate that contains word or is
+// contained in it ("INT" -> "INTEGER" rather than "BIGINT", "granularity" -> "partition_granularity"). "" if none.
 func suggest(word string, candidates []string) string {
 	w := strings.ToLower(word)
 	limit := 1 + len(w)/5
@@ -89,8 +90,29 @@ func suggest(word string, candidates []string) string {
 			best, bestD = c, d
 		}
 	}
-	if bestD > limit {
+	if bestD <= limit {
+		return best
+	}
+	if len(w) < 3 {
 		return ""
+	}
+	// A candidate starting with word beats one merely containing it; then the shorter wins.
+	best, bestScore := "", 0
+	for _, c := range candidates {
+		lc := strings.ToLower(c)
+		score := 0
+		switch {
+		case strings.HasPrefix(lc, w):
+			score = 1 << 20
+		case strings.Contains(lc, w) || strings.Contains(w, lc):
+			score = 1 << 10
+		default:
+			continue
+		}
+		score -= len(c)
+		if score > bestScore {
+			best, bestScore = c, score
+		}
 	}
 	return best
 }

@@ -126,7 +126,7 @@ func LoadWith(home string, opt Options) (*Config, error) {
 	root, perr := parseYAML(c.instanceFile, data, 0)
 	if perr != nil {
 		if strings.Contains(perr.Msg, "did not find expected ','") && strings.Contains(string(data), "${") {
-			perr.Msg += ` (inside [ ] or { }, quote references: "${VAR}")`
+			perr.Msg = strings.TrimSuffix(perr.Msg, parserHint) + ` (inside [ ] or { }, quote references: "${VAR}")`
 		}
 		return nil, append(probs, perr).err()
 	}

@@ -2,7 +2,6 @@ package config
 
 import (
 	"errors"
-	"fmt"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -309,7 +308,7 @@ func TestErrorsAreSortedAcrossFiles(t *testing.T) {
 	assertErrors(t, err,
 		`.env:1: expected KEY=VALUE, got "not a line"`,
 		`config/instance.yaml:2: server.hostnme: unknown key (did you mean "hostname"?)`,
-		fmt.Sprintf(`docs/data_description.md:3: table "b": sync_strategy: "full" is not one of full_refresh, incremental, partitioned`),
+		`docs/data_description.md:3: table "b": sync_strategy: "full" is not one of full_refresh, incremental, partitioned (did you mean "full_refresh"?)`,
 	)
 	var ce *Error
 	if !errors.As(err, &ce) || ce.File != ".env" || ce.Line != 1 {

@@ -19,8 +19,10 @@ func parseYAML(file string, data []byte, lineOffset int) (*yaml.Node, *Error) {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		line, msg := splitLine(strings.TrimPrefix(err.Error(), "yaml: "))
 		if line == 0 || parserProblems[msg] {
-			// yaml.v3 counts lines from 0 for parser (not scanner) errors and omits line 0.
+			// yaml.v3 counts lines from 0 for parser (not scanner) errors and omits line 0; the
+			// line is where the enclosing list or mapping starts, not the faulty line itself.
 			line++
+			msg += parserHint
 		}
 		return nil, &Error{File: file, Line: line + lineOffset, Msg: "invalid YAML: " + msg}
 	}
@@ -33,6 +35,8 @@ func parseYAML(file string, data []byte, lineOffset int) (*yaml.Node, *Error) {
 	}
 	return root, nil
 }
+
+const parserHint = " (in the list or mapping starting on this line)"
 
 // parserProblems are the messages of yaml.v3's parser errors; they point at the start of the
 // collection being parsed.

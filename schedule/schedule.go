@@ -62,7 +62,7 @@ func parseEvery(spec, arg string) (Schedule, error) {
 		return nil, fmt.Errorf("schedule %q: %q is not a duration (examples: 15m, 6h, 24h)", spec, arg)
 	}
 	if d < MinInterval {
-		return nil, fmt.Errorf("schedule %q: the interval must be at least %s", spec, MinInterval)
+		return nil, fmt.Errorf("schedule %q: the interval must be at least %s", spec, strings.TrimSuffix(MinInterval.String(), "0s"))
 	}
 	return every{spec: spec, d: d}, nil
 }
