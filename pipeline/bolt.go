@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -18,7 +19,8 @@ import (
 // uses its own buckets in the same file.
 var (
 	bucketTopics  = []byte("log.topics")  // topic name -> bucket of seq(8 bytes BE) -> record
-	bucketOffsets = []byte("log.offsets") // group + "\x00" + topic -> last acked seq
+	bucketOffsets = []byte("log.offsets") // group + "\x00" + topic -> watermark: every seq up to it is acked
+	bucketAcked   = []byte("log.acked")   // group + "\x00" + topic + "\x00" + seq -> acked above the watermark
 )
 
 // ErrClosed is returned by a publisher or subscriber used after Close.
@@ -60,7 +62,7 @@ func NewBoltPubSub(db *bolt.DB, logger watermill.LoggerAdapter) (*BoltPubSub, er
 		logger = watermill.NopLogger{}
 	}
 	err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketTopics, bucketOffsets} {
+		for _, b := range [][]byte{bucketTopics, bucketOffsets, bucketAcked} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -141,35 +143,52 @@ func (ps *BoltPubSub) write(fn func(tx *bolt.Tx) error) error {
 
 // Publish appends messages to topic and returns once they are durable.
 func (ps *BoltPubSub) Publish(topic string, msgs ...*message.Message) error {
-	if topic == "" {
-		return errors.New("pipeline: empty topic")
-	}
-	now := time.Now()
-	recs := make([][]byte, len(msgs))
+	entries := make([]TopicMessage, len(msgs))
 	for i, m := range msgs {
-		recs[i] = encodeRecord(now, m)
+		entries[i] = TopicMessage{Topic: topic, Message: m}
+	}
+	return ps.PublishAtomic(entries...)
+}
+
+// TopicMessage is a message bound for a topic.
+type TopicMessage struct {
+	Topic   string
+	Message *message.Message
+}
+
+// PublishAtomic appends messages to their topics in one transaction: all or none are durable.
+func (ps *BoltPubSub) PublishAtomic(entries ...TopicMessage) error {
+	now := time.Now()
+	recs := make([][]byte, len(entries))
+	for i, e := range entries {
+		if e.Topic == "" {
+			return errors.New("pipeline: empty topic")
+		}
+		recs[i] = encodeRecord(now, e.Message)
 	}
 	err := ps.write(func(tx *bolt.Tx) error {
-		b, err := tx.Bucket(bucketTopics).CreateBucketIfNotExists([]byte(topic))
-		if err != nil {
-			return err
-		}
-		b.FillPercent = 1 // append-only keys: pack pages full
-		for _, rec := range recs {
+		for i, e := range entries {
+			b, err := tx.Bucket(bucketTopics).CreateBucketIfNotExists([]byte(e.Topic))
+			if err != nil {
+				return err
+			}
+			b.FillPercent = 1 // append-only keys: pack pages full
 			seq, err := b.NextSequence()
 			if err != nil {
 				return err
 			}
-			if err := b.Put(seqKey(seq), rec); err != nil {
+			if err := b.Put(seqKey(seq), recs[i]); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("pipeline: publish to %s: %w", topic, err)
+		return fmt.Errorf("pipeline: publish: %w", err)
 	}
-	ps.wake(topic)
+	for _, e := range entries {
+		ps.wake(e.Topic)
+	}
 	return nil
 }
 
@@ -247,6 +266,7 @@ func (p *boltPublisher) Close() error {
 type boltSubscriber struct {
 	ps      *BoltPubSub
 	group   string
+	opts    SubscriberOptions
 	mu      sync.Mutex
 	closed  bool
 	closing chan struct{}
@@ -259,7 +279,7 @@ func (s *boltSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *m
 	if s.closed {
 		return nil, ErrClosed
 	}
-	d, err := s.ps.dispatcher(s.group, topic)
+	d, err := s.ps.dispatcher(s.group, topic, s.opts)
 	if err != nil {
 		return nil, err
 	}
@@ -296,30 +316,54 @@ func (s *boltSubscriber) Close() error {
 
 func offsetKey(group, topic string) []byte { return []byte(group + "\x00" + topic) }
 
-// dispatcher feeds one consumer group's messages of one topic, in order, to its subscriptions.
+// SubscriberOptions tune a consumer group's delivery.
+type SubscriberOptions struct {
+	// Concurrency is how many messages may be in flight at once (default 1: strict order).
+	Concurrency int
+	// Key groups messages that must stay in order (e.g. by table); messages with different keys
+	// may run concurrently. Only used when Concurrency > 1; nil means the "table" metadata.
+	Key func(message.Metadata) string
+}
+
+// SubscriberWith is Subscriber with delivery options. All subscribers of one group on one topic
+// share the options of the first subscription.
+func (ps *BoltPubSub) SubscriberWith(group string, opts SubscriberOptions) message.Subscriber {
+	return &boltSubscriber{ps: ps, group: group, opts: opts, closing: make(chan struct{})}
+}
+
+// dispatcher feeds one consumer group's messages of one topic to its subscriptions: in order,
+// with at most opts.Concurrency in flight and never two of the same key at once.
 type dispatcher struct {
 	ps           *BoltPubSub
 	group, topic string
+	limit        int
+	key          func(message.Metadata) string
 	work         chan *delivery
+	results      chan *delivery
 }
 
 type delivery struct {
-	rec    Record
-	result chan bool // true = acked
+	rec   Record
+	key   string
+	acked bool
 }
 
-func (ps *BoltPubSub) dispatcher(group, topic string) (*dispatcher, error) {
+func (ps *BoltPubSub) dispatcher(group, topic string, opts SubscriberOptions) (*dispatcher, error) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if ps.closed {
 		return nil, ErrClosed
 	}
-	key := string(offsetKey(group, topic))
-	if d, ok := ps.dispatchers[key]; ok {
+	k := string(offsetKey(group, topic))
+	if d, ok := ps.dispatchers[k]; ok {
 		return d, nil
 	}
-	d := &dispatcher{ps: ps, group: group, topic: topic, work: make(chan *delivery)}
-	ps.dispatchers[key] = d
+	d := &dispatcher{ps: ps, group: group, topic: topic, limit: max(opts.Concurrency, 1), key: opts.Key,
+		work: make(chan *delivery), results: make(chan *delivery)}
+	if d.key == nil {
+		d.key = func(m message.Metadata) string { return m.Get(metadataTable) }
+	}
+	ps.dispatchers[k] = d
 	ps.wg.Add(1)
 	go d.run()
 	return d, nil
@@ -327,48 +371,78 @@ func (ps *BoltPubSub) dispatcher(group, topic string) (*dispatcher, error) {
 
 func (d *dispatcher) run() {
 	defer d.ps.wg.Done()
-	offset, err := d.ps.Offset(d.group, d.topic)
+	acks, err := d.ps.loadAcks(d.group, d.topic)
 	if err != nil {
 		d.ps.logger.Error("cannot read offset", err, watermill.LogFields{"group": d.group, "topic": d.topic})
 		return
 	}
+	cursor := acks.watermark
+	var (
+		next     *delivery   // read from the log, not yet handed out
+		retries  []*delivery // nacked, handed out again before anything else
+		inFlight int
+		busy     = map[string]bool{}
+	)
 	for {
-		wake := d.ps.wakeup(d.topic)
-		rec, ok, err := d.ps.next(d.topic, offset)
-		if err != nil {
-			d.ps.logger.Error("cannot read log", err, watermill.LogFields{"topic": d.topic})
-			ok = false
-		}
-		if !ok {
-			select {
-			case <-wake:
-			case <-time.After(time.Second): // also picks up a failed read again
-			case <-d.ps.closing:
-				return
+		var wake <-chan struct{}
+		if next == nil {
+			wake = d.ps.wakeup(d.topic)
+			rec, ok, err := d.ps.next(d.topic, cursor, acks.above)
+			if err != nil {
+				d.ps.logger.Error("cannot read log", err, watermill.LogFields{"topic": d.topic})
 			}
-			continue
-		}
-		for {
-			del := &delivery{rec: rec, result: make(chan bool, 1)}
-			select {
-			case d.work <- del:
-			case <-d.ps.closing:
-				return
-			}
-			if <-del.result {
-				break
+			if ok {
+				next = &delivery{rec: rec, key: d.key(rec.Metadata)}
+				cursor = rec.Seq
 			}
 		}
-		if err := d.ps.commitOffset(d.group, d.topic, rec.Seq); err != nil {
-			// Not durable: keep going in memory; the message may be delivered again after a restart.
-			d.ps.logger.Error("cannot commit offset", err, watermill.LogFields{"group": d.group, "topic": d.topic})
+		var send *delivery
+		if len(retries) > 0 {
+			send = retries[0]
+		} else if next != nil && inFlight < d.limit && !(d.limit > 1 && busy[next.key]) {
+			send = next
 		}
-		offset = rec.Seq
+		var sendCh chan *delivery
+		if send != nil {
+			sendCh = d.work
+		}
+		var idle <-chan time.Time
+		if next == nil {
+			idle = time.After(time.Second) // also retries a failed read
+		}
+		select {
+		case sendCh <- send:
+			if len(retries) > 0 && send == retries[0] {
+				retries = retries[1:]
+			} else {
+				next = nil
+				inFlight++
+				busy[send.key] = true
+			}
+		case del := <-d.results:
+			if !del.acked {
+				retries = append(retries, del)
+				continue
+			}
+			inFlight--
+			delete(busy, del.key)
+			if err := d.ps.commitAck(d.group, d.topic, acks, del.rec.Seq); err != nil {
+				// Not durable: the message may be delivered again after a restart.
+				d.ps.logger.Error("cannot commit ack", err, watermill.LogFields{"group": d.group, "topic": d.topic})
+			}
+		case <-wake:
+		case <-idle:
+		case <-d.ps.closing:
+			return
+		}
 	}
 }
 
 // serve hands the dispatcher's deliveries to out until ctx ends or the subscriber closes.
+// Each delivered message waits for its ack in its own goroutine, so several can be in flight.
 func (d *dispatcher) serve(ctx context.Context, closing <-chan struct{}, out chan<- *message.Message) {
+	var pending sync.WaitGroup
+	defer pending.Wait()
 	for {
 		var del *delivery
 		select {
@@ -381,33 +455,48 @@ func (d *dispatcher) serve(ctx context.Context, closing <-chan struct{}, out cha
 			return
 		}
 		msg := message.NewMessage(del.rec.UUID, del.rec.Payload)
-		msg.Metadata = del.rec.Metadata
+		msg.Metadata = make(message.Metadata, len(del.rec.Metadata))
+		for k, v := range del.rec.Metadata {
+			msg.Metadata[k] = v
+		}
 		msgCtx, cancel := context.WithCancel(ctx)
 		msg.SetContext(msgCtx)
-		acked, stop := deliver(ctx, closing, d.ps.closing, out, msg)
-		cancel()
-		del.result <- acked
-		if stop {
+		select {
+		case out <- msg:
+		case <-ctx.Done():
+		case <-closing:
+		case <-d.ps.closing:
+		}
+		if msgCtx.Err() != nil || isClosed(closing) || isClosed(d.ps.closing) {
+			cancel()
+			d.report(del, false)
 			return
 		}
+		pending.Add(1)
+		go func() {
+			defer pending.Done()
+			defer cancel()
+			d.report(del, awaitAck(ctx, closing, d.ps.closing, msg))
+		}()
 	}
 }
 
-func deliver(ctx context.Context, closing, psClosing <-chan struct{}, out chan<- *message.Message, msg *message.Message) (acked, stop bool) {
+// report returns a delivery's outcome to the dispatcher (dropped if the log is closing:
+// the message was not acked durably and will be delivered again after a restart).
+func (d *dispatcher) report(del *delivery, acked bool) {
+	del.acked = acked
 	select {
-	case out <- msg:
-	case <-ctx.Done():
-		return false, true
-	case <-closing:
-		return false, true
-	case <-psClosing:
-		return false, true
+	case d.results <- del:
+	case <-d.ps.closing:
 	}
+}
+
+func awaitAck(ctx context.Context, closing, psClosing <-chan struct{}, msg *message.Message) bool {
 	select {
 	case <-msg.Acked():
-		return true, false
+		return true
 	case <-msg.Nacked():
-		return false, false
+		return false
 	case <-ctx.Done():
 	case <-closing:
 	case <-psClosing:
@@ -415,14 +504,30 @@ func deliver(ctx context.Context, closing, psClosing <-chan struct{}, out chan<-
 	// Going away: an ack that raced with the shutdown still counts.
 	select {
 	case <-msg.Acked():
-		return true, true
+		return true
 	default:
-		return false, true
+		return false
 	}
 }
 
-// next reads the first message of topic after seq.
-func (ps *BoltPubSub) next(topic string, after uint64) (Record, bool, error) {
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// ackState is a group's position on a topic: everything up to watermark is acked, plus the
+// sequence numbers in above (acked out of order while earlier ones were still in flight).
+type ackState struct {
+	watermark uint64
+	above     map[uint64]bool
+}
+
+// next reads the first message of topic after seq that is not in skip.
+func (ps *BoltPubSub) next(topic string, after uint64, skip map[uint64]bool) (Record, bool, error) {
 	var rec Record
 	var found bool
 	err := ps.db.View(func(tx *bolt.Tx) error {
@@ -430,19 +535,23 @@ func (ps *BoltPubSub) next(topic string, after uint64) (Record, bool, error) {
 		if b == nil {
 			return nil
 		}
-		k, v := b.Cursor().Seek(seqKey(after + 1))
-		if k == nil {
-			return nil
+		c := b.Cursor()
+		for k, v := c.Seek(seqKey(after + 1)); k != nil; k, v = c.Next() {
+			seq := binary.BigEndian.Uint64(k)
+			if skip[seq] {
+				continue
+			}
+			var err error
+			rec, err = decodeRecord(topic, seq, v)
+			found = err == nil
+			return err
 		}
-		var err error
-		rec, err = decodeRecord(topic, binary.BigEndian.Uint64(k), v)
-		found = err == nil
-		return err
+		return nil
 	})
 	return rec, found, err
 }
 
-// Offset is the last acked sequence number of group on topic (0: none).
+// Offset is group's watermark on topic: every message up to it is acked (0: none).
 func (ps *BoltPubSub) Offset(group, topic string) (uint64, error) {
 	var off uint64
 	err := ps.db.View(func(tx *bolt.Tx) error {
@@ -454,9 +563,45 @@ func (ps *BoltPubSub) Offset(group, topic string) (uint64, error) {
 	return off, err
 }
 
-func (ps *BoltPubSub) commitOffset(group, topic string, seq uint64) error {
+func (ps *BoltPubSub) loadAcks(group, topic string) (*ackState, error) {
+	st := &ackState{above: map[uint64]bool{}}
+	err := ps.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketOffsets).Get(offsetKey(group, topic)); len(v) == 8 {
+			st.watermark = binary.BigEndian.Uint64(v)
+		}
+		prefix := append(offsetKey(group, topic), 0)
+		c := tx.Bucket(bucketAcked).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			st.above[binary.BigEndian.Uint64(k[len(prefix):])] = true
+		}
+		return nil
+	})
+	return st, err
+}
+
+// commitAck durably records that seq is acked and moves the watermark over every contiguous ack.
+func (ps *BoltPubSub) commitAck(group, topic string, st *ackState, seq uint64) error {
+	st.above[seq] = true
+	from := st.watermark
+	for st.above[st.watermark+1] {
+		delete(st.above, st.watermark+1)
+		st.watermark++
+	}
+	watermark := st.watermark
+	prefix := append(offsetKey(group, topic), 0)
 	return ps.write(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketOffsets).Put(offsetKey(group, topic), seqKey(seq))
+		acked := tx.Bucket(bucketAcked)
+		if seq > watermark {
+			return acked.Put(append(prefix[:len(prefix):len(prefix)], seqKey(seq)...), nil)
+		}
+		for s := from + 1; s <= watermark; s++ {
+			if s != seq {
+				if err := acked.Delete(append(prefix[:len(prefix):len(prefix)], seqKey(s)...)); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.Bucket(bucketOffsets).Put(offsetKey(group, topic), seqKey(watermark))
 	})
 }
 

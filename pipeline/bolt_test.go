@@ -58,7 +58,7 @@ func TestUniversalPubSub(t *testing.T) {
 		// Watermill runs the whole suite STRESS_TEST_COUNT times in parallel (default 10);
 		// two parallel rounds keep CI short and still race every path against another.
 		if os.Getenv("STRESS_TEST_COUNT") == "" {
-			t.Setenv("STRESS_TEST_COUNT", "2")
+			os.Setenv("STRESS_TEST_COUNT", "2")
 		}
 		tests.TestPubSubStressTest(t, features, constructor, groupConstructor)
 	})

@@ -1,0 +1,236 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+)
+
+// Backend is where the event log lives: the embedded bbolt log or NATS JetStream.
+type Backend interface {
+	Publisher() message.Publisher
+	SubscriberWith(group string, opts SubscriberOptions) message.Subscriber
+	Close() error
+}
+
+// HandlerFunc is one pipeline stage: it handles a message and returns the events it produced,
+// which the router publishes before the message is acked.
+type HandlerFunc func(msg *message.Message) ([]Event, error)
+
+// RouterConfig tunes retries and concurrency of every handler.
+type RouterConfig struct {
+	Logger          *slog.Logger
+	MaxRetries      int           // attempts after the first; default 3
+	InitialInterval time.Duration // first backoff; default 500ms, doubled each retry
+	MaxInterval     time.Duration // default 30s
+	Concurrency     int           // messages in flight per handler (different tables); default 4
+	OnStage         func(StageEvent)
+}
+
+// StageEvent reports a handler starting or finishing a message (for run tracking and metrics).
+type StageEvent struct {
+	Handler  string
+	Topic    string
+	RunID    string
+	Table    string
+	Started  time.Time
+	Done     bool
+	Duration time.Duration
+	Attempts int
+	Err      error // set when Done and the message failed for good
+}
+
+// Router runs the pipeline's handlers on a backend.
+type Router struct {
+	*message.Router
+	backend Backend
+	pub     message.Publisher
+	cfg     RouterConfig
+}
+
+// permanent marks errors that retrying cannot fix (bad config, unknown table).
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
+// Permanent wraps err so the router sends the message to the poison topic without retrying.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanent{err}
+}
+
+// NewRouter builds a router with the standard middleware on backend.
+func NewRouter(b Backend, cfg RouterConfig) (*Router, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = 3
+	}
+	if cfg.InitialInterval == 0 {
+		cfg.InitialInterval = 500 * time.Millisecond
+	}
+	if cfg.MaxInterval == 0 {
+		cfg.MaxInterval = 30 * time.Second
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = 4
+	}
+	wr, err := message.NewRouter(message.RouterConfig{CloseTimeout: time.Minute}, watermill.NewSlogLoggerWithLevelMapping(cfg.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug}))
+	if err != nil {
+		return nil, err
+	}
+	return &Router{Router: wr, backend: b, pub: b.Publisher(), cfg: cfg}, nil
+}
+
+// Publisher publishes to the router's backend.
+func (r *Router) Publisher() message.Publisher { return r.pub }
+
+// Handle registers a stage named name (also its consumer group) that consumes topic.
+func (r *Router) Handle(name, topic string, fn HandlerFunc) {
+	sub := r.backend.SubscriberWith(name, SubscriberOptions{Concurrency: r.cfg.Concurrency})
+	h := r.AddConsumerHandler(name, topic, sub, func(msg *message.Message) error {
+		return r.publishResults(msg, fn)
+	})
+	// Outermost first. Retries run inside the poison middleware, so only a message that
+	// failed every attempt (or permanently) reaches the poison topic.
+	h.AddMiddleware(
+		r.onlyForTarget,
+		r.poisonQueue,
+		r.reportStage,
+		middleware.Retry{
+			MaxRetries:          r.cfg.MaxRetries,
+			InitialInterval:     r.cfg.InitialInterval,
+			MaxInterval:         r.cfg.MaxInterval,
+			Multiplier:          2,
+			RandomizationFactor: 0.5,
+			ShouldRetry: func(p middleware.RetryParams) bool {
+				var perm permanent
+				return !errors.As(p.Err, &perm)
+			},
+		}.Middleware,
+		countAttempts,
+		middleware.Recoverer,
+	)
+}
+
+// publishResults runs the stage and publishes its events (each to its own topic) before the
+// message is acked; a redelivered message may publish them again, so stages are idempotent.
+func (r *Router) publishResults(msg *message.Message, fn HandlerFunc) error {
+	events, err := fn(msg)
+	if err != nil {
+		return err
+	}
+	correlation := msg.Metadata.Get(metadataCorrelationID)
+	if correlation == "" {
+		correlation = msg.Metadata.Get(metadataRunID)
+	}
+	for _, e := range events {
+		out, err := NewMessage(e)
+		if err != nil {
+			return Permanent(err)
+		}
+		out.Metadata.Set(metadataCorrelationID, correlation)
+		if err := r.pub.Publish(e.Topic(), out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// onlyForTarget acks, without handling, a replay meant for another consumer of the topic.
+func (r *Router) onlyForTarget(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		if only := msg.Metadata.Get(metadataOnlyHandler); only != "" && only != message.HandlerNameFromCtx(msg.Context()) {
+			return nil, nil
+		}
+		return h(msg)
+	}
+}
+
+type attemptsKey struct{}
+
+// countAttempts counts how often the handler ran for a message (read by poison and stage reports).
+func countAttempts(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		if n, ok := msg.Context().Value(attemptsKey{}).(*int); ok {
+			*n++
+		}
+		return h(msg)
+	}
+}
+
+func attemptsOf(msg *message.Message) int {
+	if n, ok := msg.Context().Value(attemptsKey{}).(*int); ok {
+		return *n
+	}
+	return 0
+}
+
+// poisonQueue acks a message that failed for good after recording it on "<topic>.failed".
+// While the router shuts down the message is nacked instead, to be handled after a restart.
+func (r *Router) poisonQueue(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		msg.SetContext(context.WithValue(msg.Context(), attemptsKey{}, new(int)))
+		produced, err := h(msg)
+		if err == nil || msg.Context().Err() != nil {
+			return produced, err
+		}
+		handler, topic := message.HandlerNameFromCtx(msg.Context()), message.SubscribeTopicFromCtx(msg.Context())
+		if perr := r.poison(handler, topic, msg, err, attemptsOf(msg)); perr != nil {
+			return nil, fmt.Errorf("%w (and the poison topic is unavailable: %v)", err, perr)
+		}
+		return nil, nil
+	}
+}
+
+// reportStage logs each message's outcome and reports it to OnStage.
+func (r *Router) reportStage(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		ev := StageEvent{
+			Handler: message.HandlerNameFromCtx(msg.Context()), Topic: message.SubscribeTopicFromCtx(msg.Context()),
+			RunID: msg.Metadata.Get(metadataRunID), Table: msg.Metadata.Get(metadataTable), Started: time.Now(),
+		}
+		r.stage(ev)
+		produced, err := h(msg)
+		ev.Done, ev.Duration, ev.Attempts, ev.Err = true, time.Since(ev.Started), attemptsOf(msg), err
+		log := r.cfg.Logger.With("handler", ev.Handler, "run_id", ev.RunID, "table", ev.Table, "duration", ev.Duration, "attempts", ev.Attempts)
+		if err != nil && msg.Context().Err() == nil {
+			log.Error("failed for good; sent to poison topic", "error", err)
+		} else if err == nil {
+			log.Debug("handled")
+		}
+		r.stage(ev)
+		return produced, err
+	}
+}
+
+func (r *Router) stage(ev StageEvent) {
+	if r.cfg.OnStage != nil {
+		r.cfg.OnStage(ev)
+	}
+}
+
+// poison records a message that failed for good on the handler's poison topic.
+func (r *Router) poison(handler, topic string, msg *message.Message, cause error, attempts int) error {
+	p := message.NewMessage(watermill.NewUUID(), msg.Payload)
+	for k, v := range msg.Metadata {
+		p.Metadata.Set(k, v)
+	}
+	p.Metadata.Set(metadataPoisonReason, cause.Error())
+	p.Metadata.Set(metadataPoisonedTopic, topic)
+	p.Metadata.Set(metadataPoisonedHandler, handler)
+	p.Metadata.Set(metadataAttempts, strconv.Itoa(attempts))
+	p.Metadata.Set(metadataFailedAt, time.Now().UTC().Format(time.RFC3339Nano))
+	p.Metadata.Set(metadataOriginalUUID, msg.UUID)
+	return r.pub.Publish(FailedTopic(topic), p)
+}
