@@ -452,8 +452,8 @@ func (g *generator) orderTimes(r *rand.Rand) []time.Time {
 }
 
 type review struct {
-	at                        time.Time
-	offset                    int
+	at                       time.Time
+	offset                   int
 	product, customer, order int
 }
 

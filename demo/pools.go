@@ -43,8 +43,8 @@ var lastNames = []string{
 var emailDomains = []string{"example.com", "example.org", "example.net"}
 
 type subcategory struct {
-	name          string
-	nouns         []string
+	name           string
+	nouns          []string
 	minUSD, maxUSD float64
 }
 
