@@ -14,11 +14,10 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// NATS backend: every topic is a subject "<prefix>.<topic>" of one JetStream stream with file
-// storage; a consumer group is a durable queue consumer per topic.
+// NATS backend: every topic is a subject of one JetStream stream with file storage; a consumer
+// group is a durable queue consumer per topic.
 const (
-	natsStream        = "ANALYST"
-	natsSubjectPrefix = "analyst."
+	natsStream = "ANALYST"
 	// natsAckWait bounds how long a stage may hold a message before JetStream redelivers it.
 	natsAckWait = 30 * time.Minute
 )
@@ -66,7 +65,7 @@ func ensureStream(url string) error {
 	if errors.Is(err, nats.ErrStreamNotFound) {
 		_, err = js.AddStream(&nats.StreamConfig{
 			Name:       natsStream,
-			Subjects:   []string{natsSubjectPrefix + ">"},
+			Subjects:   natsSubjects,
 			Storage:    nats.FileStorage,
 			Retention:  nats.LimitsPolicy,
 			MaxAge:     30 * 24 * time.Hour,
@@ -79,13 +78,16 @@ func ensureStream(url string) error {
 	return nil
 }
 
+// natsSubjects are the stream's subjects: the first token of every topic (watermill-nats
+// publishes a message on the subject named like its topic).
+var natsSubjects = []string{"sync.>", "table.>", "notify.>", "jira.>", "partition.>", "poison.>"}
+
 func natsSubject(group, topic string) *wmnats.SubjectDetail {
-	return &wmnats.SubjectDetail{Primary: natsSubjectPrefix + topic, QueueGroup: natsDurable(group, topic)}
+	return &wmnats.SubjectDetail{Primary: topic, QueueGroup: natsDurable(group, topic)}
 }
 
 // natsDurable names a group's consumer of a topic; JetStream names cannot hold dots.
 func natsDurable(group, subject string) string {
-	subject = strings.TrimPrefix(subject, natsSubjectPrefix)
 	return strings.NewReplacer(".", "_", "*", "_", ">", "_", " ", "_").Replace(group + "-" + subject)
 }
 
