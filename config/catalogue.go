@@ -36,7 +36,7 @@ func (c *Catalogue) Table(nameOrID string) (Table, bool) {
 // is set and the file exists there, else docs/data_description.md) and docs/datasets/*.md sorted.
 func catalogueFiles(c *Config) ([]string, error) {
 	main := filepath.Join(c.Paths.DocsDir, "data_description.md")
-	if _, set := c.env("CONFIG_DIR"); set {
+	if v, _ := c.env("CONFIG_DIR"); strings.TrimSpace(v) != "" {
 		alt := filepath.Join(c.Paths.ConfigDir, "data_description.md")
 		if _, err := os.Stat(alt); err == nil {
 			main = alt
@@ -290,9 +290,12 @@ func (c *Config) resolveTable(d *tableDef, mapping map[string]string, now time.T
 	if t.IsPartitioned() && t.PartitionGranularity == "" {
 		t.PartitionGranularity = Month
 	}
-	for key, v := range map[string]int{"incremental_window_days": t.IncrementalWindowDays, "max_history_days": t.MaxHistoryDays, "initial_load_chunk_days": t.InitialLoadChunkDays} {
-		if v < 0 {
-			bad(key, "must not be negative")
+	for _, days := range []struct {
+		key string
+		v   int
+	}{{"incremental_window_days", t.IncrementalWindowDays}, {"max_history_days", t.MaxHistoryDays}, {"initial_load_chunk_days", t.InitialLoadChunkDays}} {
+		if days.v < 0 {
+			bad(days.key, "must not be negative")
 		}
 	}
 	if t.SyncStrategy == Incremental && t.IncrementalWindowDays == 0 {

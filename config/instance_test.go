@@ -60,11 +60,12 @@ func TestInstanceErrors(t *testing.T) {
 			[]string{"config/instance.yaml:3: invalid YAML: mapping values are not allowed in this context"}},
 		{"unquoted reference in a flow list", "instance: {name: x}\nauth: {allowed_domains: [${D}]}\n",
 			[]string{`config/instance.yaml:2: invalid YAML: did not find expected ',' or ']' (inside [ ] or { }, quote references: "${VAR}")`}},
-		{"all problems at once", "instance:\n  subtitle: x\nauth:\n  webapp_secret_key: ${NOPE}\npipeline: {backend: kafka}\n",
+		{"all problems at once", "instance:\n  subtitle: x\nauth:\n  webapp_secret_key: ${NOPE}\njira:\n  allow_unsigned: ${UNSIGNED}\npipeline: {backend: kafka}\n",
 			[]string{
 				"config/instance.yaml:1: instance.name: required",
 				"config/instance.yaml:4: auth.webapp_secret_key: ${NOPE} is not set",
-				`config/instance.yaml:5: pipeline.backend: "kafka" is not one of bolt, nats`,
+				"config/instance.yaml:6: jira.allow_unsigned: ${UNSIGNED} is not set",
+				`config/instance.yaml:7: pipeline.backend: "kafka" is not one of bolt, nats`,
 			}},
 	}
 	for _, c := range cases {

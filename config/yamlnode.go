@@ -103,6 +103,8 @@ func interpolate(file string, n *yaml.Node, path string, lookup LookupFunc) prob
 		v, err := expand(s.Value, lookup)
 		if err != nil {
 			probs.add(file, s.Line, key, "%v", err)
+			// Decode it as absent so the unexpanded text does not also fail as a wrong type.
+			s.Value, s.Tag, s.Style = "", "!!null", 0
 			return
 		}
 		s.Value = v
