@@ -66,7 +66,7 @@ func (o *Options) defaults() {
 			IdleConnTimeout:       90 * time.Second,
 			TLSHandshakeTimeout:   15 * time.Second,
 			ResponseHeaderTimeout: 2 * time.Minute,
-		}}
+		}, CheckRedirect: keepTokenOnHost}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -97,6 +97,18 @@ func (o *Options) defaults() {
 	if o.GCSEndpoint == "" {
 		o.GCSEndpoint = os.Getenv("STORAGE_EMULATOR_HOST")
 	}
+}
+
+// keepTokenOnHost follows redirects but never carries the storage token to another host
+// (net/http only strips Authorization and Cookie by itself).
+func keepTokenOnHost(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if req.URL.Host != via[0].URL.Host {
+		req.Header.Del("X-StorageApi-Token")
+	}
+	return nil
 }
 
 func firstEnv(names ...string) string {

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -586,5 +588,34 @@ func TestListBucketsAndTables(t *testing.T) {
 	}
 	if p := tables[1]; p.Columns[1] != (store.Column{Name: "name", Type: store.TypeString}) {
 		t.Errorf("people %+v", p)
+	}
+}
+
+func TestRedirectToAnotherHostDropsTheToken(t *testing.T) {
+	var got []string
+	var mu sync.Mutex
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Header.Get("X-StorageApi-Token"))
+		mu.Unlock()
+		w.Write([]byte(`[]`))
+	}))
+	defer other.Close()
+	stack := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-StorageApi-Token") != "secret-token-value" {
+			t.Errorf("stack got token %q", r.Header.Get("X-StorageApi-Token"))
+		}
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer stack.Close()
+	c, err := keboola.New(keboola.Settings{StackURL: stack.URL, StorageToken: "secret-token-value", ProjectID: "1"}, keboola.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != "" {
+		t.Fatalf("other host saw tokens %q", got)
 	}
 }
