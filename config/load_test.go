@@ -2,8 +2,10 @@ package config
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -313,5 +315,39 @@ func TestErrorsAreSortedAcrossFiles(t *testing.T) {
 	var ce *Error
 	if !errors.As(err, &ce) || ce.File != ".env" || ce.Line != 1 {
 		t.Errorf("errors.As(*Error) = %+v", ce)
+	}
+}
+
+func TestLoadReadsProcessEnvAndLeavesItAlone(t *testing.T) {
+	t.Setenv("ANALYST_CONFIG_TEST_NAME", "From process")
+	home := writeHome(t, map[string]string{
+		".env":                     "ANALYST_CONFIG_TEST_NAME=from dotenv\nANALYST_CONFIG_TEST_ONLY_DOTENV=1\n",
+		"config/instance.yaml":     "instance:\n  name: ${ANALYST_CONFIG_TEST_NAME}\n",
+		"docs/data_description.md": minimalCatalogue,
+	})
+	c, err := Load(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Instance.Instance.Name != "From process" {
+		t.Errorf("name = %q", c.Instance.Instance.Name)
+	}
+	if _, set := os.LookupEnv("ANALYST_CONFIG_TEST_ONLY_DOTENV"); set {
+		t.Error(".env leaked into the process environment")
+	}
+	if v, _ := c.LookupEnv("ANALYST_CONFIG_TEST_ONLY_DOTENV"); v != "1" {
+		t.Errorf("LookupEnv = %q", v)
+	}
+}
+
+func TestAnchorsAndMergeKeys(t *testing.T) {
+	inst := "instance: {name: x}\ndatasets:\n  base: &base {label: Base, size_hint: 1 GB}\n  more:\n    <<: *base\n    label: More\n  bad:\n    <<: {lable: typo}\n"
+	err := loadInstance(t, inst, nil)
+	assertErrors(t, err, `config/instance.yaml:8: datasets.bad.lable: unknown key (did you mean "label"?)`)
+
+	home := writeHome(t, map[string]string{"config/instance.yaml": inst[:strings.Index(inst, "  bad:")], "docs/data_description.md": minimalCatalogue})
+	c := mustLoad(t, home, nil)
+	if d := c.Instance.Datasets["more"]; d.Label != "More" || d.SizeHint != "1 GB" {
+		t.Errorf("merged dataset = %+v", d)
 	}
 }
