@@ -64,7 +64,7 @@ type call struct {
 // connection errors, 5xx and 429 (honouring Retry-After). Other 4xx fail at once.
 func (c *Client) do(ctx context.Context, k call) error {
 	for attempt := 0; ; attempt++ {
-		err, wait := c.attempt(ctx, k)
+		wait, err := c.attempt(ctx, k)
 		if err == nil {
 			return nil
 		}
@@ -85,8 +85,9 @@ func (c *Client) do(ctx context.Context, k call) error {
 	}
 }
 
-// attempt makes one request. wait < 0: do not retry; 0: retry after backoff; > 0: retry after wait.
-func (c *Client) attempt(ctx context.Context, k call) (error, time.Duration) {
+// attempt makes one request. On failure wait < 0 means do not retry, 0 retry after the
+// backoff, > 0 retry after that long.
+func (c *Client) attempt(ctx context.Context, k call) (time.Duration, error) {
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var timer *time.Timer
@@ -103,7 +104,7 @@ func (c *Client) attempt(ctx context.Context, k call) (error, time.Duration) {
 	}
 	req, err := http.NewRequestWithContext(actx, k.method, k.url, body)
 	if err != nil {
-		return fmt.Errorf("bad request URL for %s", where(k.url)), -1
+		return -1, fmt.Errorf("bad request URL for %s", where(k.url))
 	}
 	for name, vals := range k.header {
 		req.Header[name] = vals
@@ -113,24 +114,20 @@ func (c *Client) attempt(ctx context.Context, k call) (error, time.Duration) {
 	}
 	if k.sign != nil {
 		if err := k.sign(req); err != nil {
-			return err, -1
+			return -1, err
 		}
 	}
 	resp, err := c.opt.HTTPClient.Do(req)
 	if err != nil {
-		return c.transportError(k, err, timer), 0
+		return 0, c.transportError(k, err, timer)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
 		apiErr := readAPIError(k.method, k.url, resp)
-		switch {
-		case resp.StatusCode == http.StatusTooManyRequests:
-			return apiErr, c.retryAfter(resp.Header.Get("Retry-After"), time.Now())
-		case resp.StatusCode >= 500:
-			return apiErr, c.retryAfter(resp.Header.Get("Retry-After"), time.Now())
-		default:
-			return apiErr, -1
+		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
+			return c.retryAfter(resp.Header.Get("Retry-After"), time.Now()), apiErr
 		}
+		return -1, apiErr
 	}
 	var r io.Reader = resp.Body
 	if k.stream {
@@ -139,14 +136,14 @@ func (c *Client) attempt(ctx context.Context, k call) (error, time.Duration) {
 	if err := k.read(resp, r); err != nil {
 		var rt retryable
 		if errors.As(err, &rt) {
-			return err, 0
+			return 0, err
 		}
 		if ctx.Err() == nil && (actx.Err() != nil || isBodyReadError(err)) {
-			return c.transportError(k, err, timer), 0
+			return 0, c.transportError(k, err, timer)
 		}
-		return err, -1
+		return -1, err
 	}
-	return nil, 0
+	return 0, nil
 }
 
 // transportError describes a failed exchange without the URL's query.
