@@ -171,7 +171,8 @@ func (s *fileSet) create(rel string) (io.Writer, error) {
 	return p.bw, nil
 }
 
-// commit flushes every file and publishes them in creation order.
+// commit flushes and fsyncs every file, renames them into place in creation order and fsyncs
+// each folder once (store.PublishFile would fsync a folder per file).
 func (s *fileSet) commit() error {
 	for _, p := range s.files {
 		if err := p.bw.Flush(); err != nil {
@@ -183,18 +184,28 @@ func (s *fileSet) commit() error {
 		if err := p.f.Chmod(0o644); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
+		if err := p.f.Sync(); err != nil {
+			return fmt.Errorf("demo: write %s: %w", p.final, err)
+		}
 		if err := p.f.Close(); err != nil {
 			return fmt.Errorf("demo: write %s: %w", p.final, err)
 		}
 	}
+	dirs := map[string]bool{}
 	for i, p := range s.files {
-		if err := store.PublishFile(p.f.Name(), p.final); err != nil {
+		if err := os.Rename(p.f.Name(), p.final); err != nil {
 			s.files = s.files[i:]
-			return fmt.Errorf("demo: %w", err)
+			return fmt.Errorf("demo: publish %s: %w", p.final, err)
 		}
+		dirs[filepath.Dir(p.final)] = true
 	}
 	s.count += len(s.files)
 	s.files = nil
+	for d := range dirs {
+		if err := store.SyncDir(d); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
 	return nil
 }
 
