@@ -36,7 +36,7 @@ import (
 )
 
 const (
-	benchTopic = "bench.events"
+	benchTopic = "table.bench" // the NATS backend's stream holds the pipeline's topic families
 	benchGroup = "bench"
 )
 
@@ -98,21 +98,11 @@ func openJetStream(dir string) (*instance, error) {
 		return nil, err
 	}
 	sub := be.SubscriberWith(benchGroup, pipeline.SubscriberOptions{Concurrency: 1})
-	return &instance{pub: prefixPublisher{be.Publisher()}, sub: sub, close: func() error {
+	return &instance{pub: be.Publisher(), sub: sub, close: func() error {
 		err := errors.Join(sub.Close(), be.Close())
 		shutdown()
 		return err
 	}}, nil
-}
-
-// prefixPublisher works around a bug in pipeline.NATSBackend: its subscribers read subject
-// "analyst.<topic>" (the stream's subjects) but watermill-nats publishes to the bare topic, which
-// no stream holds ("nats: no response from stream"). Remove it once NATSBackend.Publisher adds
-// the prefix itself; TestRoundTrip fails if both do.
-type prefixPublisher struct{ message.Publisher }
-
-func (p prefixPublisher) Publish(topic string, msgs ...*message.Message) error {
-	return p.Publisher.Publish("analyst."+topic, msgs...)
 }
 
 func openGoChannel(string) (*instance, error) {

@@ -7,7 +7,6 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 )
 
 func main() {
@@ -52,22 +51,21 @@ func main() {
 	}
 
 	fmt.Printf("%d messages of %d bytes per run, durable subscriber acking each one\n\n", *n, *size)
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "backend\tpublishers\tpublish msgs/s\tend-to-end msgs/s\tseconds\t")
+	const row = "%-10s %10v %15v %18v %8v\n"
+	fmt.Printf(row, "backend", "publishers", "publish msgs/s", "end-to-end msgs/s", "seconds")
 	rates := map[string]map[int]float64{}
 	for _, p := range counts {
 		for _, b := range run {
 			r, err := runOnce(b, *dir, *n, p, *size)
 			if err != nil {
-				tw.Flush()
 				fail(err)
 			}
 			if rates[b.name] == nil {
 				rates[b.name] = map[int]float64{}
 			}
 			rates[b.name][p] = r.Rate()
-			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.2f\t\n", b.name, p, r.PublishRate(), r.Rate(), r.Consumed.Seconds())
-			tw.Flush()
+			fmt.Printf(row, b.name, p, fmt.Sprintf("%.0f", r.PublishRate()), fmt.Sprintf("%.0f", r.Rate()),
+				fmt.Sprintf("%.2f", r.Consumed.Seconds()))
 		}
 	}
 	fmt.Println()
