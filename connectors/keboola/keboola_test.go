@@ -24,6 +24,7 @@ import (
 	"github.com/ai-data-analyst/analyst/connectors/keboola"
 	"github.com/ai-data-analyst/analyst/connectors/keboola/keboolatest"
 	"github.com/ai-data-analyst/analyst/store"
+	"go.yaml.in/yaml/v3"
 )
 
 const ordersID = "in.c-crm.orders"
@@ -235,6 +236,25 @@ func TestSettingsListEveryMissingKey(t *testing.T) {
 	c, err := connectors.Open("keboola", jsonSettings(`{"stack_url":"connection.eu-central-1.keboola.com/","storage_token":"x","project_id":"1"}`))
 	if err != nil || c == nil {
 		t.Fatalf("valid settings rejected: %v", err)
+	}
+}
+
+// instance.yaml writes project_id as a number; it decodes into the string setting.
+func TestSettingsFromYAML(t *testing.T) {
+	var n yaml.Node
+	src := "stack_url: https://connection.north-europe.azure.keboola.com\nstorage_token: abc-123\nproject_id: 5505\njob_timeout: 90m\n"
+	if err := yaml.Unmarshal([]byte(src), &n); err != nil {
+		t.Fatal(err)
+	}
+	var s keboola.Settings
+	if err := n.Content[0].Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	if s.ProjectID != "5505" || s.StorageToken != "abc-123" || s.JobTimeout != "90m" {
+		t.Fatalf("%+v", s)
+	}
+	if _, err := keboola.New(s, keboola.Options{}); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -3,6 +3,14 @@
 // with a change time per row, plus fake S3 (verifying SigV4 independently of the client's signer),
 // GCS (bearer token) and Azure Blob (SAS) stores holding sliced, gzipped exports, and fault
 // injection (5xx, 429 with Retry-After, slow replies, dropped connections, bad tokens).
+//
+// Typical use:
+//
+//	fake := keboolatest.New(t, keboolatest.Config{Provider: "gcp", Sliced: true, PollsBeforeDone: 2})
+//	fake.SetEnv(t) // AWS_ENDPOINT_URL_S3 and STORAGE_EMULATOR_HOST point at the fake stores
+//	fake.AddTable(keboolatest.Table{ID: "in.c-crm.orders", Columns: []string{"id"}, Rows: rows})
+//	fake.Inject(keboolatest.Fault{Server: "api", Path: "/v2/storage/jobs/", Times: 2, Status: 503})
+//	settings := keboola.Settings{StackURL: fake.URL, StorageToken: fake.Token, ProjectID: "123"}
 package keboolatest
 
 import (
