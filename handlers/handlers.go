@@ -58,8 +58,8 @@ func Register(r *pipeline.Router, env *Env) {
 	r.Handle(StageNotify, pipeline.TopicTablePublished, env.notify)
 }
 
-// source opens (once) the connector a table names.
-func (e *Env) source(name string) (connectors.Connector, error) {
+// Source opens (once) the connector a table names.
+func (e *Env) Source(name string) (connectors.Connector, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if c, ok := e.sources[name]; ok {

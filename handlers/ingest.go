@@ -25,7 +25,7 @@ func (e *Env) ingest(msg *message.Message) ([]pipeline.Event, error) {
 	}
 	return once(e, StageIngest, msg, func() (pipeline.TableExtracted, error) {
 		var out pipeline.TableExtracted
-		src, err := e.source(t.Source)
+		src, err := e.Source(t.Source)
 		if err != nil {
 			return out, err
 		}

@@ -15,7 +15,7 @@ import (
 func (e *Env) apply(msg *message.Message, t config.Table, staged string, out *pipeline.TableConverted) error {
 	switch {
 	case t.SyncStrategy == config.FullRefresh && !t.IsPartitioned():
-		return store.PublishFile(staged, e.target(t))
+		return store.PublishFile(staged, e.Target(t))
 	default:
 		return pipeline.Permanent(fmt.Errorf("strategy %s is not supported yet", t.SyncStrategy))
 	}

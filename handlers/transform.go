@@ -59,6 +59,9 @@ func (e *Env) transform(msg *message.Message) ([]pipeline.Event, error) {
 		if err := e.recordSync(t, &out); err != nil {
 			return out, err
 		}
+		if err := e.Runs.Update(in.RunID, func(run *store.Run) { run.Table(t.Name).Rows = out.Rows }); err != nil {
+			return out, err
+		}
 		if in.Temporary {
 			for _, f := range in.Files {
 				os.Remove(f)
@@ -69,8 +72,8 @@ func (e *Env) transform(msg *message.Message) ([]pipeline.Event, error) {
 	})
 }
 
-// target is where a table's Parquet lives: a file, or a folder of partitions.
-func (e *Env) target(t config.Table) string {
+// Target is where a table's Parquet lives: a file, or a folder of partitions.
+func (e *Env) Target(t config.Table) string {
 	if t.IsPartitioned() {
 		return filepath.Join(e.Config.Paths.Parquet, t.Folder, t.Name)
 	}
@@ -78,6 +81,6 @@ func (e *Env) target(t config.Table) string {
 }
 
 func (e *Env) relParquet(t config.Table) string {
-	rel, _ := filepath.Rel(e.Config.Paths.Parquet, e.target(t))
+	rel, _ := filepath.Rel(e.Config.Paths.Parquet, e.Target(t))
 	return filepath.ToSlash(rel)
 }

@@ -225,3 +225,17 @@ func (r *Runs) RecordStageOutput(runID, table, stage string, out []byte) error {
 func stageKey(runID, table, stage string) []byte {
 	return []byte(runID + "/" + table + "/" + stage)
 }
+
+// ActiveTables maps each table that is queued or running in a recent run to that run's id.
+func (r *Runs) ActiveTables() (map[string]string, error) {
+	runs, err := r.List(200)
+	active := map[string]string{}
+	for _, run := range runs {
+		for _, t := range run.Tables {
+			if t.Status == RunQueued || t.Status == RunRunning {
+				active[t.Name] = run.RunID
+			}
+		}
+	}
+	return active, err
+}

@@ -1,0 +1,175 @@
+// Package portal owns the HTTP side of the server: the JSON API, webhook intake and the web
+// pages. Handlers are organized by feature; every route states who may call it.
+package portal
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/ai-data-analyst/analyst/config"
+	"github.com/ai-data-analyst/analyst/pipeline"
+	"github.com/ai-data-analyst/analyst/store"
+)
+
+// Deps are what the portal serves from.
+type Deps struct {
+	Config   *config.Config
+	Runs     *store.Runs
+	Replayer *pipeline.Replayer // nil when the backend keeps no local log
+	// RequestSync starts a run for tables and returns its id.
+	RequestSync func(tables []string, trigger, by string) (string, error)
+	AdminToken  string // bearer token with admin rights (ANALYST_ADMIN_TOKEN)
+	Logger      *slog.Logger
+}
+
+// New returns the portal's HTTP handler.
+func New(d Deps) http.Handler {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	s := &server{Deps: d}
+	r := mux.NewRouter()
+	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet)
+	api := r.PathPrefix("/api").Subrouter()
+	api.Handle("/runs", s.admin(s.listRuns)).Methods(http.MethodGet)
+	api.Handle("/runs/{id}", s.admin(s.getRun)).Methods(http.MethodGet)
+	api.Handle("/runs/{id}/replay", s.admin(s.replayRun)).Methods(http.MethodPost)
+	api.Handle("/sync", s.admin(s.sync)).Methods(http.MethodPost)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not found")
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+	})
+	return r
+}
+
+type server struct{ Deps }
+
+func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// admin lets through only a request bearing the admin token.
+func (s *server) admin(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || token == "" {
+			writeError(w, http.StatusUnauthorized, "authentication required")
+			return
+		}
+		if s.AdminToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(s.AdminToken)) != 1 {
+			writeError(w, http.StatusForbidden, "admin rights required")
+			return
+		}
+		h(w, r)
+	})
+}
+
+func (s *server) listRuns(w http.ResponseWriter, r *http.Request) {
+	runs, err := s.Runs.List(100)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if runs == nil {
+		runs = []*store.Run{}
+	}
+	writeJSON(w, http.StatusOK, runs)
+}
+
+func (s *server) getRun(w http.ResponseWriter, r *http.Request) {
+	run, err := s.Runs.Get(mux.Vars(r)["id"])
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "no such run")
+		return
+	}
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, run)
+}
+
+func (s *server) replayRun(w http.ResponseWriter, r *http.Request) {
+	id := mux.Vars(r)["id"]
+	if _, err := s.Runs.Get(id); errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "no such run")
+		return
+	}
+	if s.Replayer == nil {
+		writeError(w, http.StatusNotImplemented, "replay needs the bbolt event log")
+		return
+	}
+	pending, err := s.Replayer.List(true)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	for _, p := range pending {
+		if p.RunID == id {
+			if err := s.Runs.Update(id, func(run *store.Run) { run.Table(p.Table).Status = store.RunQueued }); err != nil {
+				s.fail(w, err)
+				return
+			}
+		}
+	}
+	replayed, err := s.Replayer.Replay(func(p pipeline.Poisoned) bool { return p.RunID == id })
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"run_id": id, "replayed": len(replayed)})
+}
+
+func (s *server) sync(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Tables []string `json:"tables"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "body must be {\"tables\": [...]}")
+		return
+	}
+	var names []string
+	for _, name := range req.Tables {
+		t, ok := s.Config.Catalogue.Table(name)
+		if !ok {
+			writeError(w, http.StatusBadRequest, "unknown table "+name)
+			return
+		}
+		names = append(names, t.Name)
+	}
+	if len(req.Tables) == 0 {
+		for _, t := range s.Config.Catalogue.Tables {
+			names = append(names, t.Name)
+		}
+	}
+	runID, err := s.RequestSync(names, pipeline.TriggerManual, "api")
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"run_id": runID})
+}
+
+func (s *server) fail(w http.ResponseWriter, err error) {
+	s.Logger.Error("request failed", "error", err)
+	writeError(w, http.StatusInternalServerError, "internal error")
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
