@@ -58,10 +58,11 @@ type fileJSON struct {
 
 // object is one downloadable blob: its URL and how to authenticate a GET of it.
 type object struct {
-	url    string
-	header http.Header
-	sign   func(*http.Request) error
-	size   int64 // expected bytes; 0 = unknown
+	url     string
+	header  http.Header
+	sign    func(*http.Request) error
+	size    int64    // expected bytes; 0 = unknown
+	secrets []string // credentials in the URL or headers, kept out of logs and errors
 }
 
 // store reads objects of one cloud with the file's credentials.
@@ -210,7 +211,7 @@ func (c *Client) fetchAll(ctx context.Context, objs []object, files []string, pr
 // fetch streams one object to path, starting over on a retried attempt, and checks its size.
 func (c *Client) fetch(ctx context.Context, o object, path string, report func(int64)) (int64, error) {
 	var written int64
-	err := c.do(ctx, call{method: http.MethodGet, url: o.url, header: o.header, sign: o.sign, stream: true,
+	err := c.do(ctx, call{method: http.MethodGet, url: o.url, header: o.header, sign: o.sign, stream: true, secrets: o.secrets,
 		read: func(resp *http.Response, body io.Reader) error {
 			f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0o600)
 			if err != nil {
@@ -264,7 +265,7 @@ func (c *Client) readManifest(ctx context.Context, cs cloudStore) ([]object, err
 			} `json:"meta"`
 		} `json:"entries"`
 	}
-	err = c.do(ctx, call{method: http.MethodGet, url: mo.url, header: mo.header, sign: mo.sign,
+	err = c.do(ctx, call{method: http.MethodGet, url: mo.url, header: mo.header, sign: mo.sign, secrets: cs.secrets(),
 		read: func(_ *http.Response, body io.Reader) error {
 			b, err := io.ReadAll(io.LimitReader(body, 64<<20))
 			if err != nil {
@@ -378,7 +379,7 @@ func (s *s3Store) object(bucket, key string) object {
 		u = strings.TrimRight(s.endpoint, "/") + "/" + bucket + "/" + escapePath(key)
 	}
 	signer := v4.NewSigner()
-	return object{url: u, sign: func(req *http.Request) error {
+	return object{url: u, secrets: s.secrets(), sign: func(req *http.Request) error {
 		req.Header.Set("X-Amz-Content-Sha256", emptySHA256)
 		return signer.SignHTTP(req.Context(), s.creds, req, emptySHA256, "s3", s.region, time.Now(),
 			func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
@@ -418,7 +419,7 @@ type gcsStore struct {
 }
 
 func (g *gcsStore) object(bucket, key string) object {
-	return object{url: g.base + "/" + bucket + "/" + escapePath(key),
+	return object{url: g.base + "/" + bucket + "/" + escapePath(key), secrets: g.secrets(),
 		header: http.Header{"Authorization": {"Bearer " + g.f.GcsCredentials.AccessToken}}}
 }
 
@@ -475,7 +476,7 @@ func parseSAS(conn string) (endpoint, sas string, err error) {
 
 func (a *azureStore) object(container, blob string) object {
 	return object{url: a.endpoint + "/" + container + "/" + escapePath(blob) + "?" + a.sas,
-		header: http.Header{"X-Ms-Version": {"2021-08-06"}}}
+		header: http.Header{"X-Ms-Version": {"2021-08-06"}}, secrets: a.secrets()}
 }
 
 func (a *azureStore) manifest() (object, error) {
@@ -499,6 +500,12 @@ func (a *azureStore) whole() (object, error) {
 	return a.object(a.f.AbsPath.Container, a.f.AbsPath.Name), nil
 }
 
+// secrets are the SAS as sent and its signature both encoded and decoded (a service echoing it
+// back may use either form).
 func (a *azureStore) secrets() []string {
-	return []string{a.sas, a.f.AbsCredentials.SASConnectionString}
+	out := []string{a.f.AbsCredentials.SASConnectionString, a.sas}
+	if q, err := url.ParseQuery(a.sas); err == nil && q.Get("sig") != "" {
+		out = append(out, q.Get("sig"), url.QueryEscape(q.Get("sig")))
+	}
+	return out
 }

@@ -58,6 +58,8 @@ type call struct {
 	read func(resp *http.Response, body io.Reader) error
 	// sign, when set, authenticates each attempt (S3 SigV4 needs a fresh date per attempt).
 	sign func(req *http.Request) error
+	// secrets the request carries besides the storage token, kept out of logs.
+	secrets []string
 }
 
 // do runs the call with per-attempt timeouts and retries with exponential backoff and jitter on
@@ -78,7 +80,7 @@ func (c *Client) do(ctx context.Context, k call) error {
 			wait = c.backoff(attempt)
 		}
 		c.log.Warn("keboola request failed, retrying", "method", k.method, "where", where(k.url),
-			"attempt", attempt+1, "wait", wait, "err", c.redact(err))
+			"attempt", attempt+1, "wait", wait, "err", redactSecrets(err, append([]string{c.token}, k.secrets...)...))
 		if err := sleep(ctx, wait); err != nil {
 			return err
 		}

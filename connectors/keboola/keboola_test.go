@@ -555,6 +555,19 @@ func TestFailedDownloadLeavesNothingBehind(t *testing.T) {
 			t.Errorf("staging not empty: %v", left)
 		}
 	})
+	t.Run("store echoes its credentials", func(t *testing.T) {
+		h := newHarness(t, keboolatest.Config{Sliced: true, Provider: "azure"})
+		h.fake.Inject(keboolatest.Fault{Server: "azure", Path: "/devstoreaccount1/", Skip: 1, Status: 500,
+			Message: "upstream failed for sig=" + h.fake.AzureSig})
+		_, err := h.extract(t, connectors.ExtractRequest{})
+		if err == nil || strings.Contains(err.Error(), h.fake.AzureSig) || !strings.Contains(err.Error(), "[redacted]") {
+			t.Fatalf("err = %v", err)
+		}
+		if left := stagingEntries(t, h.staging); len(left) != 0 {
+			t.Errorf("staging not empty: %v", left)
+		}
+		// the harness also checks the retry warnings in the log for the signature
+	})
 	t.Run("bad signature", func(t *testing.T) {
 		h := newHarness(t, keboolatest.Config{Sliced: true})
 		h.fake.ExpectAWSSecret("another-secret")
