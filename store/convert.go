@@ -17,11 +17,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
 // DefaultRowGroupRows is the row group size when ConvertOptions.RowGroupRows is 0.
-const DefaultRowGroupRows = 128 * 1024
+const DefaultRowGroupRows = 64 * 1024
 
 // maxBatchBytes caps the raw bytes of one batch (and so of one row group), whatever the row count.
 const maxBatchBytes = 64 << 20
@@ -91,19 +90,9 @@ func ConvertCSV(ctx context.Context, files []string, opts ConvertOptions, outPat
 
 	convs := make([]*columnConverter, len(types))
 	fields := make([]arrow.Field, len(types))
-	props := []parquet.WriterProperty{
-		parquet.WithCompression(compress.Codecs.Snappy),
-		parquet.WithDictionaryDefault(false),
-		parquet.WithMaxRowGroupLength(int64(lim.rows)),
-		parquet.WithStoreDecimalAsInteger(true),
-		parquet.WithCreatedBy("analyst"),
-	}
 	for i, t := range types {
 		convs[i] = &columnConverter{name: src.names[i], typ: t}
 		fields[i] = arrow.Field{Name: src.names[i], Type: t.arrow(), Nullable: true}
-		if t.kind == kString {
-			props = append(props, parquet.WithDictionaryFor(src.names[i], true))
-		}
 		rep.Columns = append(rep.Columns, Column{Name: src.names[i], Type: t.String(), Description: describe(opts.Columns, src.names[i])})
 	}
 	meta := footerMetadata(opts.Metadata)
@@ -111,18 +100,19 @@ func ConvertCSV(ctx context.Context, files []string, opts ConvertOptions, outPat
 
 	err = WriteFileAtomic(outPath, 0o644, func(w io.Writer) error {
 		bw := bufio.NewWriterSize(writerOnly{w}, 1<<20)
-		fw, err := pqarrow.NewFileWriter(schema, bw, parquet.NewWriterProperties(props...), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
-		if err != nil {
-			return err
-		}
+		var pw *parquetWriter
 		cols := make([]arrow.Array, len(convs))
-		err = src.scan(ctx, lim, func(b *rawBatch) error {
+		err := src.scan(ctx, lim, func(b *rawBatch) error {
+			if pw == nil {
+				var err error
+				if pw, err = newParquetWriter(bw, schema, writerProps(lim, types, src.names, b)); err != nil {
+					return err
+				}
+			}
 			for i, c := range convs {
 				cols[i] = c.build(&b.cols[i], b)
 			}
-			rec := array.NewRecordBatch(schema, cols, int64(b.rows))
-			err := fw.Write(rec)
-			rec.Release()
+			err := pw.write(cols, b.rows)
 			for _, c := range cols {
 				c.Release()
 			}
@@ -130,10 +120,14 @@ func ConvertCSV(ctx context.Context, files []string, opts ConvertOptions, outPat
 			return err
 		})
 		if err != nil {
-			fw.Close()
 			return err
 		}
-		if err := fw.Close(); err != nil {
+		if pw == nil { // no rows: still a valid, typed file
+			if pw, err = newParquetWriter(bw, schema, writerProps(lim, types, src.names, nil)); err != nil {
+				return err
+			}
+		}
+		if err := pw.close(); err != nil {
 			return err
 		}
 		return bw.Flush()
@@ -153,7 +147,42 @@ func ConvertCSV(ctx context.Context, files []string, opts ConvertOptions, outPat
 	return rep, nil
 }
 
-// writerOnly hides Close: pqarrow closes a writer that has it, and WriteFileAtomic must do that.
+// writerProps sets snappy compression and the row group size, and dictionary encoding for the
+// string columns whose first batch has few distinct values. Dictionary encoding of a column with
+// mostly unique values (ids, emails, free text) costs hashing time and memory and then falls back
+// to plain encoding anyway.
+func writerProps(lim batchLimits, types []colType, names []string, first *rawBatch) *parquet.WriterProperties {
+	props := []parquet.WriterProperty{
+		parquet.WithCompression(compress.Codecs.Snappy),
+		parquet.WithDictionaryDefault(false),
+		parquet.WithMaxRowGroupLength(int64(lim.rows)),
+		parquet.WithStoreDecimalAsInteger(true),
+		parquet.WithCreatedBy("analyst"),
+	}
+	for i, t := range types {
+		if t.kind == kString && (first == nil || fewDistinct(&first.cols[i], first.rows)) {
+			props = append(props, parquet.WithDictionaryFor(names[i], true))
+		}
+	}
+	return parquet.NewWriterProperties(props...)
+}
+
+// fewDistinct reports whether a column has at most a quarter as many distinct values as rows.
+func fewDistinct(c *rawColumn, rows int) bool {
+	limit := rows / 4
+	seen := make(map[string]struct{}, min(limit, 4096))
+	for i := range rows {
+		// The keys view the batch's bytes; the map is dropped before the batch changes.
+		seen[unsafeString(c.value(i))] = struct{}{}
+		if len(seen) > limit {
+			return false
+		}
+	}
+	return true
+}
+
+// writerOnly hides Close: the Parquet writer closes a writer that has it, and WriteFileAtomic
+// must do that itself.
 type writerOnly struct{ w io.Writer }
 
 func (w writerOnly) Write(p []byte) (int, error) { return w.w.Write(p) }

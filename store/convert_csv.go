@@ -337,6 +337,7 @@ type csvSource struct {
 	format   CSVFormat
 	names    []string
 	progress func(bytesRead, rows int64)
+	batches  []*rawBatch // kept from pass to pass, so their grown buffers are reused
 }
 
 func formatBytes(f CSVFormat) (delim, quote byte, err error) {
@@ -413,16 +414,20 @@ type batchLimits struct {
 }
 
 // scan reads every file in order and hands full batches to consume, on the calling goroutine,
-// while the next batch is parsed on another (parse and consume overlap on two cores). At most
-// three batches exist at a time, so memory is bounded by the batch limits.
+// while the next batch is parsed on another (parse and consume overlap on two cores). Two
+// batches exist, so memory is bounded by the batch limits.
 func (s *csvSource) scan(ctx context.Context, lim batchLimits, consume func(*rawBatch) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	const inFlight = 3
+	const inFlight = 2
+	for len(s.batches) < inFlight {
+		s.batches = append(s.batches, newRawBatch(len(s.names)))
+	}
 	full := make(chan *rawBatch, 1)
 	free := make(chan *rawBatch, inFlight)
-	for range inFlight {
-		free <- newRawBatch(len(s.names))
+	for _, b := range s.batches {
+		b.reset()
+		free <- b
 	}
 	perr := make(chan error, 1)
 	go func() {
