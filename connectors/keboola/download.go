@@ -65,7 +65,7 @@ type object struct {
 	secrets []string // credentials in the URL or headers, kept out of logs and errors
 }
 
-// store reads objects of one cloud with the file's credentials.
+// cloudStore reads objects of one cloud with the credentials of the file detail.
 type cloudStore interface {
 	manifest() (object, error)
 	entry(rawURL string) (object, error) // a manifest entry
