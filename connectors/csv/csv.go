@@ -169,4 +169,5 @@ func (s *Source) Watch(ctx context.Context, tables []config.Table, onChange func
 	return Watch(ctx, s.base, tables, s.settle, onChange)
 }
 
-var errNoFiles = errors.New("no files matched")
+// ErrNoFiles is wrapped by Extract when a table's path, glob or folder holds no data file.
+var ErrNoFiles = errors.New("no files matched")

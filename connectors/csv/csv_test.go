@@ -249,6 +249,9 @@ func TestExtractErrors(t *testing.T) {
 		}
 		return err.Error()
 	}
+	if _, err := s.Extract(ctx, connectors.ExtractRequest{Table: config.Table{ID: "nothing"}}); !errors.Is(err, ErrNoFiles) {
+		t.Fatalf("missing table: %v is not ErrNoFiles", err)
+	}
 	if e := errOf(config.Table{ID: "nothing"}); !strings.Contains(e, "no files matched") || !strings.Contains(e, filepath.Join(home, "src/nothing.csv")) {
 		t.Fatalf("missing table: %s", e)
 	}

@@ -75,7 +75,7 @@ func (l location) files() ([]string, error) {
 			}
 		}
 		if len(out) == 0 {
-			return nil, fmt.Errorf("%w %s", errNoFiles, l.pattern)
+			return nil, fmt.Errorf("%w %s", ErrNoFiles, l.pattern)
 		}
 		sort.Strings(out)
 		return out, nil
@@ -94,9 +94,9 @@ func (l location) files() ([]string, error) {
 		return []string{c}, nil
 	}
 	if len(l.candidates) == 1 {
-		return nil, fmt.Errorf("%w %s", errNoFiles, l.candidates[0])
+		return nil, fmt.Errorf("%w %s", ErrNoFiles, l.candidates[0])
 	}
-	return nil, fmt.Errorf("%w %s (tried %s)", errNoFiles, l.candidates[0], strings.Join(l.candidates, ", "))
+	return nil, fmt.Errorf("%w %s (tried %s)", ErrNoFiles, l.candidates[0], strings.Join(l.candidates, ", "))
 }
 
 // folderFiles lists the data files directly inside dir, sorted by name.
@@ -114,7 +114,7 @@ func folderFiles(dir string) ([]string, error) {
 		out = append(out, p)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%w %s (a folder: *.csv, *.csv.gz, *.tsv)", errNoFiles, filepath.Join(dir, "*"))
+		return nil, fmt.Errorf("%w %s (a folder: *.csv, *.csv.gz, *.tsv)", ErrNoFiles, filepath.Join(dir, "*"))
 	}
 	return out, nil
 }
