@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sort"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -62,19 +63,24 @@ type ConversionWarning struct {
 // outPath. Memory stays bounded whatever the input size: rows stream through batches of
 // RowGroupRows rows. outPath appears whole or not at all; on error or cancellation a previous
 // file at outPath is left as it was.
+//
+// Columns without a declared type get the narrowest type every one of their values parses as.
+// The types are guessed from the first batch and checked against every value while converting;
+// only if a later value does not fit the guess is the input read a second time with the types
+// the whole input calls for. So inference usually costs no second pass, and is still exact.
 func ConvertCSV(ctx context.Context, files []string, opts ConvertOptions, outPath string) (*ConvertReport, error) {
 	if len(files) == 0 {
 		return nil, errors.New("convert: no input files")
 	}
-	rep := &ConvertReport{}
+	var inputBytes int64
 	for _, f := range files {
 		st, err := os.Stat(f)
 		if err != nil {
 			return nil, err
 		}
-		rep.InputBytes += st.Size()
+		inputBytes += st.Size()
 	}
-	src := &csvSource{files: files, format: opts.Format}
+	src := &csvSource{files: files, format: opts.Format, progress: opts.Progress}
 	types, toInfer, err := src.resolveColumns(opts.Columns)
 	if err != nil {
 		return nil, err
@@ -83,31 +89,90 @@ func ConvertCSV(ctx context.Context, files []string, opts ConvertOptions, outPat
 	if lim.rows <= 0 {
 		lim.rows = DefaultRowGroupRows
 	}
-	if err := src.infer(ctx, lim, types, toInfer); err != nil {
+	rep, final, err := convertPass(ctx, src, lim, types, toInfer, opts, outPath)
+	if errors.Is(err, errGuessWrong) {
+		slog.Debug("inferred types changed after the first batch; converting again", "out", outPath)
+		for j, i := range toInfer {
+			types[i] = final[j]
+		}
+		rep, _, err = convertPass(ctx, src, lim, types, nil, opts, outPath)
+	}
+	if err != nil {
 		return nil, err
 	}
-	src.progress = opts.Progress
-
-	convs := make([]*columnConverter, len(types))
-	fields := make([]arrow.Field, len(types))
-	for i, t := range types {
-		convs[i] = &columnConverter{name: src.names[i], typ: t}
-		fields[i] = arrow.Field{Name: src.names[i], Type: t.arrow(), Nullable: true}
-		rep.Columns = append(rep.Columns, Column{Name: src.names[i], Type: t.String(), Description: describe(opts.Columns, src.names[i])})
+	rep.InputBytes = inputBytes
+	if st, err := os.Stat(outPath); err == nil {
+		rep.OutputBytes = st.Size()
 	}
-	meta := footerMetadata(opts.Metadata)
-	schema := arrow.NewSchema(fields, &meta)
+	slog.Debug("converted CSV", "out", outPath, "rows", rep.Rows, "in_bytes", rep.InputBytes, "out_bytes", rep.OutputBytes, "warnings", len(rep.Warnings))
+	return rep, nil
+}
 
-	err = WriteFileAtomic(outPath, 0o644, func(w io.Writer) error {
+// errGuessWrong says a value after the first batch did not fit the type guessed for its column.
+var errGuessWrong = errors.New("inferred type guessed from the first batch does not fit")
+
+// convertPass reads the input once and writes outPath. The columns listed in toInfer get the
+// types inferred from the first batch, and every value of theirs is checked; if the types the
+// whole input calls for differ, the pass fails with errGuessWrong and returns those types.
+func convertPass(ctx context.Context, src *csvSource, lim batchLimits, declared []colType, toInfer []int, opts ConvertOptions, outPath string) (*ConvertReport, []colType, error) {
+	types := slices.Clone(declared)
+	infer := make([]inferColumn, len(toInfer))
+	for j := range infer {
+		infer[j] = newInferColumn()
+	}
+	var guess []colType
+	// Values are observed on the parsing goroutine; guess is written before the first batch is
+	// handed over and never again, and infer is read only after the scan has ended.
+	src.observe = nil
+	if len(toInfer) > 0 {
+		src.observe = func(b *rawBatch) {
+			for j, i := range toInfer {
+				c, raw := &infer[j], &b.cols[i]
+				for r := 0; r < b.rows && c.can != 0; r++ {
+					c.observe(raw.value(r))
+				}
+			}
+			if guess == nil {
+				guess = make([]colType, len(toInfer))
+				for j := range infer {
+					guess[j] = infer[j].result()
+				}
+			}
+		}
+	}
+
+	rep := &ConvertReport{}
+	var convs []*columnConverter
+	var schema *arrow.Schema
+	setup := func() {
+		for j, i := range toInfer {
+			if guess != nil {
+				types[i] = guess[j]
+			}
+		}
+		fields := make([]arrow.Field, len(types))
+		for i, t := range types {
+			convs = append(convs, &columnConverter{name: src.names[i], typ: t})
+			fields[i] = arrow.Field{Name: src.names[i], Type: t.arrow(), Nullable: true}
+			rep.Columns = append(rep.Columns, Column{Name: src.names[i], Type: t.String(), Description: describe(opts.Columns, src.names[i])})
+		}
+		meta := footerMetadata(opts.Metadata)
+		schema = arrow.NewSchema(fields, &meta)
+	}
+
+	var final []colType
+	err := WriteFileAtomic(outPath, 0o644, func(w io.Writer) error {
 		bw := bufio.NewWriterSize(writerOnly{w}, 1<<20)
 		var pw *parquetWriter
-		cols := make([]arrow.Array, len(convs))
+		var cols []arrow.Array
 		err := src.scan(ctx, lim, func(b *rawBatch) error {
 			if pw == nil {
+				setup()
 				var err error
 				if pw, err = newParquetWriter(bw, schema, writerProps(lim, types, src.names, b)); err != nil {
 					return err
 				}
+				cols = make([]arrow.Array, len(convs))
 			}
 			for i, c := range convs {
 				cols[i] = c.build(&b.cols[i], b)
@@ -123,8 +188,18 @@ func ConvertCSV(ctx context.Context, files []string, opts ConvertOptions, outPat
 			return err
 		}
 		if pw == nil { // no rows: still a valid, typed file
+			setup()
 			if pw, err = newParquetWriter(bw, schema, writerProps(lim, types, src.names, nil)); err != nil {
 				return err
+			}
+		}
+		for j, i := range toInfer {
+			if t := infer[j].result(); t != types[i] {
+				final = make([]colType, len(toInfer))
+				for j := range infer {
+					final[j] = infer[j].result()
+				}
+				return errGuessWrong
 			}
 		}
 		if err := pw.close(); err != nil {
@@ -133,18 +208,14 @@ func ConvertCSV(ctx context.Context, files []string, opts ConvertOptions, outPat
 		return bw.Flush()
 	})
 	if err != nil {
-		return nil, err
-	}
-	if st, err := os.Stat(outPath); err == nil {
-		rep.OutputBytes = st.Size()
+		return nil, final, err
 	}
 	for _, c := range convs {
 		if c.warn.Count > 0 {
 			rep.Warnings = append(rep.Warnings, c.warn)
 		}
 	}
-	slog.Debug("converted CSV", "out", outPath, "rows", rep.Rows, "in_bytes", rep.InputBytes, "out_bytes", rep.OutputBytes, "warnings", len(rep.Warnings))
-	return rep, nil
+	return rep, nil, nil
 }
 
 // writerProps sets snappy compression and the row group size, and dictionary encoding for the
@@ -249,33 +320,6 @@ func (s *csvSource) resolveColumns(declared []Column) ([]colType, []int, error) 
 		}
 	}
 	return types, toInfer, nil
-}
-
-// infer runs the first pass over the files for the columns whose type was not declared.
-func (s *csvSource) infer(ctx context.Context, lim batchLimits, types []colType, idx []int) error {
-	if len(idx) == 0 {
-		return nil
-	}
-	cols := make([]inferColumn, len(idx))
-	for i := range cols {
-		cols[i] = newInferColumn()
-	}
-	err := s.scan(ctx, lim, func(b *rawBatch) error {
-		for j, i := range idx {
-			c, raw := &cols[j], &b.cols[i]
-			for r := 0; r < b.rows && c.can != 0; r++ {
-				c.observe(raw.value(r))
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for j, i := range idx {
-		types[i] = cols[j].result()
-	}
-	return nil
 }
 
 // columnConverter turns the raw bytes of one column into an Arrow array, reusing its buffers

@@ -337,6 +337,7 @@ type csvSource struct {
 	format   CSVFormat
 	names    []string
 	progress func(bytesRead, rows int64)
+	observe  func(*rawBatch) // when set, sees each full batch on the parsing goroutine
 	batches  []*rawBatch // kept from pass to pass, so their grown buffers are reused
 }
 
@@ -465,6 +466,9 @@ func (s *csvSource) produce(ctx context.Context, lim batchLimits, free <-chan *r
 		}
 	}
 	send := func() error {
+		if s.observe != nil {
+			s.observe(b)
+		}
 		select {
 		case full <- b:
 			b = nil

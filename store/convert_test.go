@@ -398,3 +398,28 @@ func TestConvertManyRowGroups(t *testing.T) {
 	equalRows(t, rows(t, db, "SELECT count(DISTINCT row_group_id) FROM parquet_metadata(?)", out), []string{"10"})
 	equalRows(t, rows(t, db, "SELECT DISTINCT compression FROM parquet_metadata(?)", out), []string{"SNAPPY"})
 }
+
+func TestConvertInferenceSeesEveryValue(t *testing.T) {
+	dir := t.TempDir()
+	var sb strings.Builder
+	sb.WriteString("code,late,day\n")
+	for i := range 3000 {
+		late := ""
+		if i >= 2500 {
+			late = fmt.Sprint(i)
+		}
+		fmt.Fprintf(&sb, "%d,%s,2024-01-01\n", i+1, late)
+	}
+	sb.WriteString("A-1,7,2024-01-02 10:00:00\n") // after the first batches: code is text, day has a time
+	in := writeFile(t, dir, "late.csv", []byte(sb.String()))
+	out, rep := convert(t, []string{in}, ConvertOptions{Format: header, RowGroupRows: 1000})
+	db := duck(t)
+	got := describeTypes(t, db, out)
+	if got["code"] != "VARCHAR" || got["late"] != "BIGINT" || got["day"] != "TIMESTAMP" {
+		t.Errorf("types %v", got)
+	}
+	if len(rep.Warnings) != 0 || rep.Rows != 3001 {
+		t.Errorf("rows %d warnings %+v", rep.Rows, rep.Warnings)
+	}
+	equalRows(t, rows(t, db, "SELECT count(*), count(late), max(code), max(day)::VARCHAR FROM read_parquet(?)", out), []string{"3001|501|A-1|2024-01-02 10:00:00"})
+}

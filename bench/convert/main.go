@@ -158,7 +158,7 @@ func generate(path string, size int64) error {
 		b = append(b, ',')
 		b = ts.AppendFormat(b, "2006-01-02 15:04:05")
 		b = append(b, ',')
-		b = ts.Add(time.Duration(r.Int64N(86400e6)) * time.Microsecond).AppendFormat(b, "2006-01-02 15:04:05.000000")
+		b = ts.Add(time.Duration(r.Int64N(86400e6))*time.Microsecond).AppendFormat(b, "2006-01-02 15:04:05.000000")
 		b = append(b, ',')
 		b = append(b, countries[r.IntN(len(countries))]...)
 		b = append(b, ',')
