@@ -338,7 +338,7 @@ type csvSource struct {
 	names    []string
 	progress func(bytesRead, rows int64)
 	observe  func(*rawBatch) // when set, sees each full batch on the parsing goroutine
-	batches  []*rawBatch // kept from pass to pass, so their grown buffers are reused
+	batches  []*rawBatch     // kept from pass to pass, so their grown buffers are reused
 }
 
 func formatBytes(f CSVFormat) (delim, quote byte, err error) {
