@@ -262,6 +262,10 @@ func UpsertFile(ctx context.Context, db *sql.DB, staged, target string, pk []str
 	if err != nil {
 		return nil, fmt.Errorf("merge %s into %s: %w", staged, target, err)
 	}
+	if st.Added == 0 { // nothing staged: the target stays as it is
+		st.Rows = st.Unchanged
+		return st, nil
+	}
 	st.Added -= st.Updated
 	st.Unchanged -= st.Deleted // target rows replaced by staged ones are not unchanged
 	st.Deleted = 0
