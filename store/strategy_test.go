@@ -33,9 +33,14 @@ func engineForTest(t *testing.T) *sql.DB {
 }
 
 func TestOpenEngineSettings(t *testing.T) {
-	db := engineForTest(t)
-	got := rows(t, db, "SELECT current_setting('memory_limit'), current_setting('TimeZone')")
-	if len(got) != 1 || !strings.HasPrefix(got[0], "244.1 MiB|") && !strings.HasPrefix(got[0], "256") || !strings.HasSuffix(got[0], "|UTC") {
+	tmp := t.TempDir()
+	db, err := OpenEngine(tmp, "256MB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	got := rows(t, db, "SELECT current_setting('memory_limit'), current_setting('TimeZone'), current_setting('temp_directory')")
+	if len(got) != 1 || !strings.HasPrefix(got[0], "244.1 MiB|") && !strings.HasPrefix(got[0], "256") || !strings.HasSuffix(got[0], "|UTC|"+tmp) {
 		t.Errorf("settings %v", got)
 	}
 }
@@ -88,6 +93,23 @@ func TestUpsertFile(t *testing.T) {
 		t.Errorf("merged types %v", got)
 	}
 	equalRows(t, rows(t, r, "SELECT decode(value) FROM parquet_kv_metadata(?) WHERE decode(key) = 'table_id'", target), []string{"in.c-test.second"})
+}
+
+func TestUpsertFileWithNothingStagedKeepsTarget(t *testing.T) {
+	dir := t.TempDir()
+	db := engineForTest(t)
+	target := stage(t, dir, "t", "id,v\n1,a\n2,b\n")
+	before, _ := os.Stat(target)
+	st, err := UpsertFile(context.Background(), db, stage(t, dir, "s", "id,v\n"), target, []string{"id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Added != 0 || st.Updated != 0 || st.Unchanged != 2 || st.Rows != 2 {
+		t.Errorf("stats %+v", st)
+	}
+	if after, _ := os.Stat(target); !os.SameFile(before, after) {
+		t.Error("the target was rewritten for an empty extract")
+	}
 }
 
 func TestUpsertFileCompositeKey(t *testing.T) {
