@@ -31,7 +31,7 @@ type colType struct {
 	prec, scale int32
 }
 
-// ParseColumnType maps a source type name (Keboola base type, SQL-ish names) to the type the
+// parseColumnType maps a source type name (Keboola base type, SQL-ish names) to the type the
 // converter writes. Unknown names are strings, so nothing is lost.
 func parseColumnType(decl string) colType {
 	s := strings.ToUpper(strings.TrimSpace(decl))

@@ -211,12 +211,6 @@ func copyTo(ctx context.Context, db engine, query, target, kv string) (string, i
 	return tmp, n, nil
 }
 
-func count(ctx context.Context, db engine, query string) (int64, error) {
-	var n int64
-	err := db.QueryRowContext(ctx, "SELECT count(*) FROM ("+query+")").Scan(&n)
-	return n, err
-}
-
 // UpsertFile merges staged into target on the primary key: a staged row replaces the target row
 // with the same key, other target rows stay, new keys are added. Columns are united by name.
 // Without a target, staged becomes the target.
@@ -229,10 +223,6 @@ func UpsertFile(ctx context.Context, db *sql.DB, staged, target string, pk []str
 		return nil, err
 	}
 	if _, err := os.Stat(target); errors.Is(err, os.ErrNotExist) {
-		n, err := count(ctx, db, stagedRows(staged, pk))
-		if err != nil {
-			return nil, err
-		}
 		tmp, rows, err := copyTo(ctx, db, stagedRows(staged, pk), target, mustKV(ctx, db, staged))
 		if err != nil {
 			return nil, fmt.Errorf("write %s: %w", target, err)
@@ -241,7 +231,7 @@ func UpsertFile(ctx context.Context, db *sql.DB, staged, target string, pk []str
 			os.Remove(tmp)
 			return nil, err
 		}
-		return &MergeStats{Added: n, Rows: rows}, nil
+		return &MergeStats{Added: rows, Rows: rows}, nil
 	}
 	_, targetTypes, err := parquetColumns(ctx, db, target)
 	if err != nil {
