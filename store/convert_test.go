@@ -423,3 +423,24 @@ func TestConvertInferenceSeesEveryValue(t *testing.T) {
 	}
 	equalRows(t, rows(t, db, "SELECT count(*), count(late), max(code), max(day)::VARCHAR FROM read_parquet(?)", out), []string{"3001|501|A-1|2024-01-02 10:00:00"})
 }
+
+func TestConvertTimestampZones(t *testing.T) {
+	dir := t.TempDir()
+	in := writeFile(t, dir, "z.csv", []byte("id,at,local\n"+
+		"1,2024-03-10T12:00:00+0530,2024-03-10T12:00:00.1234567\n"+
+		"2,2024-03-10 12:00:00 -05,2024-03-10 12:00\n"+
+		"3,2024-03-10 12:00:00 UTC,2024-03-10\n"+
+		"4,2024-12-31T23:59:59.999999-01:00,2023-02-29 00:00:00\n"+
+		"5,2024-03-10,2024-03-10 24:00:00\n"))
+	out, rep := convert(t, []string{in}, ConvertOptions{Format: header, Columns: []Column{{Name: "at", Type: "TIMESTAMP_TZ"}, {Name: "local", Type: "TIMESTAMP"}}})
+	equalRows(t, rows(t, duck(t), `SELECT id, "at"::VARCHAR, "local"::VARCHAR FROM read_parquet(?) ORDER BY id`, out), []string{
+		"1|2024-03-10 06:30:00+00|2024-03-10 12:00:00.123456",
+		"2|2024-03-10 17:00:00+00|2024-03-10 12:00:00",
+		"3|2024-03-10 12:00:00+00|2024-03-10 00:00:00",
+		"4|2025-01-01 00:59:59.999999+00|NULL",
+		"5|2024-03-10 00:00:00+00|NULL",
+	})
+	if len(rep.Warnings) != 1 || rep.Warnings[0].Column != "local" || rep.Warnings[0].Count != 2 || rep.Warnings[0].FirstRow != 4 {
+		t.Errorf("warnings %+v", rep.Warnings)
+	}
+}
