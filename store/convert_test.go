@@ -444,3 +444,21 @@ func TestConvertTimestampZones(t *testing.T) {
 		t.Errorf("warnings %+v", rep.Warnings)
 	}
 }
+
+func TestConvertHeaderOnlyAndEmptyFiles(t *testing.T) {
+	dir := t.TempDir()
+	in := writeFile(t, dir, "h.csv", []byte("id,amount,note\n"))
+	out, rep := convert(t, []string{in}, ConvertOptions{Format: header, Columns: []Column{{Name: "id", Type: "INTEGER"}, {Name: "amount", Type: "DECIMAL(8,3)"}}})
+	db := duck(t)
+	if got := describeTypes(t, db, out); got["id"] != "BIGINT" || got["amount"] != "DECIMAL(8,3)" || got["note"] != "VARCHAR" {
+		t.Errorf("types of an empty table %v", got)
+	}
+	equalRows(t, rows(t, db, "SELECT count(*) FROM read_parquet(?)", out), []string{"0"})
+	if rep.Rows != 0 {
+		t.Errorf("rows %d", rep.Rows)
+	}
+	empty := writeFile(t, dir, "empty.csv", nil)
+	if _, err := ConvertCSV(context.Background(), []string{empty}, ConvertOptions{Format: header}, filepath.Join(dir, "e.parquet")); err == nil || !strings.Contains(err.Error(), "empty.csv") {
+		t.Errorf("empty file: %v", err)
+	}
+}
