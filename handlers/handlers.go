@@ -5,6 +5,7 @@
 package handlers
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -39,6 +40,9 @@ type Env struct {
 
 	mu      sync.Mutex
 	sources map[string]connectors.Connector
+	duck    *sql.DB
+
+	stateMu sync.Mutex // sync_state.json and schema files are rewritten whole
 }
 
 // NewEnv prepares the stages' environment.

@@ -51,12 +51,12 @@ func (e *Env) transform(msg *message.Message) ([]pipeline.Event, error) {
 			for _, w := range rep.Warnings {
 				out.Warnings = append(out.Warnings, pipeline.Warning{Column: w.Column, Count: w.Count, FirstRow: w.FirstRow, Example: w.Example, Reason: w.Reason})
 			}
-			if err := e.apply(msg, t, staged, &out); err != nil {
+			if err := e.apply(msg, t, staged, in.ChangedSince == nil, &out); err != nil {
 				return out, err
 			}
 		}
 		out.Path = e.relParquet(t)
-		if err := e.recordSync(t, &out); err != nil {
+		if err := e.recordSync(t, in.RunID, &out); err != nil {
 			return out, err
 		}
 		if err := e.Runs.Update(in.RunID, func(run *store.Run) { run.Table(t.Name).Rows = out.Rows }); err != nil {

@@ -125,6 +125,9 @@ func (a *app) close() {
 	if a.backend != nil && a.backend != pipeline.Backend(a.log) {
 		a.backend.Close()
 	}
+	if a.env != nil {
+		a.env.Close()
+	}
 	if a.log != nil {
 		a.log.Close()
 	}
