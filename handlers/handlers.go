@@ -41,6 +41,7 @@ type Env struct {
 	mu      sync.Mutex
 	sources map[string]connectors.Connector
 	duck    *sql.DB
+	pub     message.Publisher // for stages that publish more than one event (chunked loads)
 
 	stateMu sync.Mutex // sync_state.json and schema files are rewritten whole
 }
@@ -55,6 +56,7 @@ func NewEnv(cfg *config.Config, runs *store.Runs, logger *slog.Logger) *Env {
 
 // Register adds every stage to the router.
 func Register(r *pipeline.Router, env *Env) {
+	env.pub = r.Publisher()
 	r.Handle(StageIngest, pipeline.TopicSyncRequested, env.ingest)
 	r.Handle(StageTransform, pipeline.TopicTableExtracted, env.transform)
 	r.Handle(StageProfile, pipeline.TopicTableConverted, env.profile)
@@ -90,6 +92,9 @@ func (e *Env) table(name string) (config.Table, error) {
 // case the recorded output event is returned again (redelivery after a crash or a lost ack).
 func once[E pipeline.Event](e *Env, stage string, msg *message.Message, work func() (E, error)) ([]pipeline.Event, error) {
 	runID, table := msg.Metadata.Get(pipeline.MetaRunID), msg.Metadata.Get(pipeline.MetaTable)
+	if chunk := msg.Metadata.Get(pipeline.MetaChunk); chunk != "" {
+		stage += "#" + chunk
+	}
 	if raw, ok, err := e.Runs.StageOutput(runID, table, stage); err != nil {
 		return nil, err
 	} else if ok {

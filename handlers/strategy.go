@@ -72,9 +72,9 @@ func (e *Env) engine() (*sql.DB, error) {
 	return db, nil
 }
 
-// recordSync fills the converted event's totals from the published files and records the
-// table's sync in data/metadata/sync_state.json.
-func (e *Env) recordSync(t config.Table, runID string, out *pipeline.TableConverted) error {
+// recordSync fills the converted event's totals from the published files and, unless at is
+// zero, records the table as synced at that time in data/metadata/sync_state.json.
+func (e *Env) recordSync(t config.Table, runID string, at time.Time, out *pipeline.TableConverted) error {
 	st, err := store.TableStats(e.Target(t))
 	if errors.Is(err, os.ErrNotExist) {
 		st, err = store.TableStat{}, nil // nothing synced yet and nothing new
@@ -83,6 +83,9 @@ func (e *Env) recordSync(t config.Table, runID string, out *pipeline.TableConver
 		return err
 	}
 	out.Rows, out.Columns, out.Bytes = st.Rows, st.Columns, st.Bytes
+	if at.IsZero() {
+		return nil
+	}
 	e.stateMu.Lock()
 	defer e.stateMu.Unlock()
 	path := e.syncStatePath()
@@ -90,7 +93,7 @@ func (e *Env) recordSync(t config.Table, runID string, out *pipeline.TableConver
 	if err != nil {
 		return pipeline.Permanent(err)
 	}
-	ts := store.NewTableState(t.Name, t.SyncStrategy, e.Now(), st)
+	ts := store.NewTableState(t.Name, t.SyncStrategy, at, st)
 	ts.RunID = runID
 	state.Set(t.ID, ts)
 	return state.Save(path, e.Now())

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -56,8 +57,25 @@ func (e *Env) transform(msg *message.Message) ([]pipeline.Event, error) {
 			}
 		}
 		out.Path = e.relParquet(t)
-		if err := e.recordSync(t, in.RunID, &out); err != nil {
+		out.Chunk = in.Chunk
+		syncedAt := e.Now()
+		if in.Chunk != nil {
+			// A chunked first load counts as synced only when its last chunk is in, and as of
+			// the moment it started, so the next incremental window covers the whole load.
+			syncedAt = time.Time{}
+			if in.Chunk.Last {
+				if load, ok, err := e.Runs.InitialLoad(t.ID); err == nil && ok {
+					syncedAt = load.Anchor
+				}
+			}
+		}
+		if err := e.recordSync(t, in.RunID, syncedAt, &out); err != nil {
 			return out, err
+		}
+		if in.Chunk != nil && in.Chunk.Last {
+			if err := e.Runs.SetInitialLoad(t.ID, nil); err != nil {
+				return out, err
+			}
 		}
 		if err := e.Runs.Update(in.RunID, func(run *store.Run) { run.Table(t.Name).Rows = out.Rows }); err != nil {
 			return out, err

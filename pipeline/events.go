@@ -3,6 +3,7 @@ package pipeline
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -42,6 +43,7 @@ const (
 	MetaRunID    = metadataRunID
 	MetaTable    = metadataTable
 	MetaReplayOf = metadataReplayOf
+	MetaChunk    = "chunk" // index of a chunk of a chunked initial load
 )
 
 // FailedTopic is the poison topic of a handler that consumes topic.
@@ -109,6 +111,8 @@ type Chunk struct {
 
 func (TableExtracted) Topic() string { return TopicTableExtracted }
 
+func (e TableExtracted) chunk() *Chunk { return e.Chunk }
+
 // TableConverted says the table's Parquet files were written and are in place.
 type TableConverted struct {
 	Header
@@ -119,7 +123,14 @@ type TableConverted struct {
 	Partitions []string  `json:"partitions,omitempty"` // touched partition keys
 	Warnings   []Warning `json:"warnings,omitempty"`
 	Source     string    `json:"source,omitempty"` // "sync" or "jira"
+	Chunk      *Chunk    `json:"chunk,omitempty"`  // set while a chunked initial load is in progress
 }
+
+func (e TableConverted) chunk() *Chunk { return e.Chunk }
+
+// chunked events carry their chunk index in the message metadata, so that each chunk of a
+// table in one run is a separate unit of work.
+type chunked interface{ chunk() *Chunk }
 
 // Warning is a counted data problem found while converting.
 type Warning struct {
@@ -170,6 +181,9 @@ func NewMessage(e Event) (*message.Message, error) {
 	msg := message.NewMessage(watermill.NewUUID(), payload)
 	msg.Metadata.Set(metadataRunID, e.Run())
 	msg.Metadata.Set(metadataTable, e.TableName())
+	if c, ok := e.(chunked); ok && c.chunk() != nil {
+		msg.Metadata.Set(MetaChunk, strconv.Itoa(c.chunk().Index))
+	}
 	return msg, nil
 }
 
