@@ -9,7 +9,7 @@
 // Several publishers matter because the bbolt log group-commits concurrent publishes into one
 // fsync.
 //
-//	go run ./bench/pubsub [-n 20000] [-publishers 1,16] [-size 1024] [-dir DIR] [-cpuprofile F]
+//	go run ./bench/pubsub [-n 20000] [-publishers 1,16] [-rounds 3] [-size 1024] [-dir DIR] [-cpuprofile F]
 //	go test -bench . -benchtime 20000x ./bench/pubsub
 package main
 
