@@ -128,7 +128,11 @@ func (e *Env) TrackStage(ev pipeline.StageEvent) {
 		s := t.Stage(ev.Handler)
 		if !ev.Done {
 			s.Started, s.Done, s.Error = ev.Started, false, ""
-			t.Status, t.Error = store.RunRunning, ""
+			// A table that failed stays failed while its other messages (say, an earlier chunk)
+			// finish; only a replay of the failure makes it run again.
+			if t.Status != store.RunFailed || ev.Replay {
+				t.Status, t.Error = store.RunRunning, ""
+			}
 			return
 		}
 		s.Duration, s.Attempts = ev.Duration.Seconds(), ev.Attempts

@@ -46,6 +46,7 @@ type StageEvent struct {
 	Duration time.Duration
 	Attempts int
 	Err      error // set when Done and the message failed for good
+	Replay   bool  // the message is a replay of a failed one
 }
 
 // Router runs the pipeline's handlers on a backend.
@@ -214,6 +215,7 @@ func (r *Router) reportStage(h message.HandlerFunc) message.HandlerFunc {
 		ev := StageEvent{
 			Handler: message.HandlerNameFromCtx(msg.Context()), Topic: message.SubscribeTopicFromCtx(msg.Context()),
 			RunID: msg.Metadata.Get(metadataRunID), Table: msg.Metadata.Get(metadataTable), Started: time.Now(),
+			Replay: msg.Metadata.Get(metadataReplayOf) != "",
 		}
 		r.stage(ev)
 		produced, err := h(msg)

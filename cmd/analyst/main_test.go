@@ -3,14 +3,14 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -138,15 +138,16 @@ func TestSyncReplayAndEvents(t *testing.T) {
 
 func TestSecondProcessFailsFast(t *testing.T) {
 	home := csvInstance(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	serve := exec.CommandContext(ctx, binary, "--home", home, "serve", "--addr", "127.0.0.1:0")
-	var logs bytes.Buffer
-	serve.Stderr = &logs
+	serve := exec.Command(binary, "--home", home, "serve", "--addr", "127.0.0.1:0")
+	logs := &syncBuffer{}
+	serve.Stderr = logs
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer serve.Wait()
+	defer func() {
+		serve.Process.Signal(syscall.SIGTERM)
+		serve.Wait()
+	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(logs.String(), "serving") {
 		if time.Now().After(deadline) {
@@ -163,5 +164,22 @@ func TestSecondProcessFailsFast(t *testing.T) {
 	if took > 3*time.Second {
 		t.Fatalf("second process took %v to fail", took)
 	}
-	_ = http.StatusOK
+}
+
+// syncBuffer is a bytes.Buffer safe to write from a child's output copier while a test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
