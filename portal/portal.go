@@ -3,15 +3,14 @@
 package portal
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/gorilla/mux"
 
+	"github.com/ai-data-analyst/analyst/access"
 	"github.com/ai-data-analyst/analyst/config"
 	"github.com/ai-data-analyst/analyst/pipeline"
 	"github.com/ai-data-analyst/analyst/store"
@@ -24,7 +23,8 @@ type Deps struct {
 	Replayer *pipeline.Replayer // nil when the backend keeps no local log
 	// RequestSync starts a run for tables and returns its id.
 	RequestSync func(tables []string, trigger, by string) (string, error)
-	AdminToken  string // bearer token with admin rights (ANALYST_ADMIN_TOKEN)
+	Users       *store.Users
+	Policy      *access.Policy
 	Logger      *slog.Logger
 }
 
@@ -35,12 +35,15 @@ func New(d Deps) http.Handler {
 	}
 	s := &server{Deps: d}
 	r := mux.NewRouter()
+	r.Use(s.authenticate)
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet)
 	api := r.PathPrefix("/api").Subrouter()
-	api.Handle("/runs", s.admin(s.listRuns)).Methods(http.MethodGet)
-	api.Handle("/runs/{id}", s.admin(s.getRun)).Methods(http.MethodGet)
-	api.Handle("/runs/{id}/replay", s.admin(s.replayRun)).Methods(http.MethodPost)
-	api.Handle("/sync", s.admin(s.sync)).Methods(http.MethodPost)
+	api.Handle("/runs", admin(s.listRuns)).Methods(http.MethodGet)
+	api.Handle("/runs/{id}", admin(s.getRun)).Methods(http.MethodGet)
+	api.Handle("/runs/{id}/replay", admin(s.replayRun)).Methods(http.MethodPost)
+	api.Handle("/sync", admin(s.sync)).Methods(http.MethodPost)
+	s.userRoutes(api)
+	s.tableRoutes(api)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found")
 	})
@@ -54,22 +57,6 @@ type server struct{ Deps }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-// admin lets through only a request bearing the admin token.
-func (s *server) admin(h http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || token == "" {
-			writeError(w, http.StatusUnauthorized, "authentication required")
-			return
-		}
-		if s.AdminToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(s.AdminToken)) != 1 {
-			writeError(w, http.StatusForbidden, "admin rights required")
-			return
-		}
-		h(w, r)
-	})
 }
 
 func (s *server) listRuns(w http.ResponseWriter, r *http.Request) {

@@ -9,6 +9,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/ai-data-analyst/analyst/access"
 	"github.com/ai-data-analyst/analyst/config"
 	_ "github.com/ai-data-analyst/analyst/connectors/csv"
 	_ "github.com/ai-data-analyst/analyst/connectors/keboola"
@@ -25,6 +26,8 @@ type app struct {
 	log     *pipeline.BoltPubSub // the bbolt event log, also when NATS carries the pipeline
 	backend pipeline.Backend
 	runs    *store.Runs
+	users   *store.Users
+	policy  *access.Policy
 	env     *handlers.Env
 	router  *pipeline.Router
 	logger  *slog.Logger
@@ -90,6 +93,10 @@ func (a *app) init() error {
 	if a.runs, err = store.NewRuns(a.db); err != nil {
 		return err
 	}
+	if a.users, err = store.NewUsers(a.db); err != nil {
+		return err
+	}
+	a.policy = &access.Policy{Config: a.cfg, Users: a.users}
 	a.env = handlers.NewEnv(a.cfg, a.runs, a.logger)
 	a.router, err = pipeline.NewRouter(a.backend, pipeline.RouterConfig{Logger: a.logger, OnStage: a.env.TrackStage})
 	if err != nil {

@@ -18,17 +18,9 @@ func runConvert(ctx context.Context, g *globals, args []string) error {
 	types := fs.String("types", "", "declared column types, e.g. id:INTEGER,amount:DECIMAL(12,2),day:DATE (others are inferred)")
 	delimiter := fs.String("delimiter", ",", "field delimiter (\\t for tab)")
 	noHeader := fs.Bool("no-header", false, "the file has no header line (name the columns with --types)")
-	// Flags may come after the two paths.
-	var paths []string
-	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		paths = append(paths, fs.Arg(0))
-		args = fs.Args()[1:]
+	paths, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
 	}
 	if len(paths) != 2 {
 		return &exitError{code: 2, msg: "usage: analyst convert IN.csv OUT.parquet [--types col:TYPE,...]"}

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +15,7 @@ import (
 	"github.com/ai-data-analyst/analyst/pipeline"
 	"github.com/ai-data-analyst/analyst/portal"
 	"github.com/ai-data-analyst/analyst/schedule"
+	"github.com/ai-data-analyst/analyst/store"
 )
 
 func init() {
@@ -40,10 +39,8 @@ func runServe(ctx context.Context, g *globals, args []string) error {
 	if err := a.start(ctx); err != nil {
 		return err
 	}
-	adminToken := os.Getenv("ANALYST_ADMIN_TOKEN")
-	if adminToken == "" {
-		adminToken = randomToken()
-		fmt.Fprintf(os.Stderr, "admin API token for this process (set ANALYST_ADMIN_TOKEN to choose one): %s\n", adminToken)
+	if err := a.seedAdmin(); err != nil {
+		return err
 	}
 	requestSync := func(tables []string, trigger, by string) (string, error) {
 		return handlers.RequestSync(a.router.Publisher(), a.runs, tables, trigger, by, false)
@@ -51,7 +48,7 @@ func runServe(ctx context.Context, g *globals, args []string) error {
 	srv := &http.Server{
 		Handler: portal.New(portal.Deps{
 			Config: a.cfg, Runs: a.runs, Replayer: pipeline.NewReplayer(a.log),
-			RequestSync: requestSync, AdminToken: adminToken, Logger: a.logger,
+			RequestSync: requestSync, Users: a.users, Policy: a.policy, Logger: a.logger,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
@@ -171,8 +168,40 @@ func (a *app) trimLog(ctx context.Context) {
 	}
 }
 
-func randomToken() string {
-	b := make([]byte, 24)
-	rand.Read(b)
-	return hex.EncodeToString(b)
+// defaultAdmin is the account created when an instance has no admin yet.
+const defaultAdmin = "admin@localhost"
+
+// seedAdmin makes sure someone can administer the instance: ANALYST_ADMIN_TOKEN (when set)
+// becomes an admin API token; an instance without any admin gets one, whose token is printed
+// once.
+func (a *app) seedAdmin() error {
+	email := envOr("ANALYST_ADMIN_EMAIL", defaultAdmin)
+	if token := os.Getenv("ANALYST_ADMIN_TOKEN"); token != "" {
+		if _, _, err := a.users.Authenticate(token); err == nil {
+			return nil
+		}
+		if _, err := a.users.Add(email, store.RoleAdmin); err != nil {
+			return err
+		}
+		_, err := a.users.AddToken(email, "ANALYST_ADMIN_TOKEN", token)
+		return err
+	}
+	users, err := a.users.List()
+	if err != nil {
+		return err
+	}
+	for _, u := range users {
+		if u.Role == store.RoleAdmin && !u.Disabled {
+			return nil
+		}
+	}
+	if _, err := a.users.Add(email, store.RoleAdmin); err != nil {
+		return err
+	}
+	token, _, err := a.users.CreateToken(email, "first start")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "\nNo admin yet: created %s. Its API token (shown once):\n  %s\n\n", email, token)
+	return nil
 }
