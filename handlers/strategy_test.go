@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/ai-data-analyst/analyst/config"
 	"github.com/ai-data-analyst/analyst/handlers"
 	"github.com/ai-data-analyst/analyst/pipeline"
@@ -32,14 +34,22 @@ func pipelineFor(t *testing.T, tables string, files map[string]string) (*config.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.CloseDB(db) })
-	log, err := pipeline.NewBoltPubSub(db, nil)
+	log, err := pipelineLog(t, db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { log.Close() })
 	env, r := startPipeline(t, cfg, db, log)
 	t.Cleanup(func() { env.Close() })
 	return cfg, env, r, log
+}
+
+// pipelineLog opens the bbolt log on db, closed when the test ends.
+func pipelineLog(t *testing.T, db *bolt.DB) (*pipeline.BoltPubSub, error) {
+	log, err := pipeline.NewBoltPubSub(db, nil)
+	if err == nil {
+		t.Cleanup(func() { log.Close() })
+	}
+	return log, err
 }
 
 func syncTables(t *testing.T, env *handlers.Env, r *pipeline.Router, tables ...string) *store.Run {

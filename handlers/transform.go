@@ -44,11 +44,13 @@ func (e *Env) transform(msg *message.Message) ([]pipeline.Event, error) {
 		}
 		staging := filepath.Join(e.Config.Paths.Staging, in.RunID)
 		staged := filepath.Join(staging, t.Name+".parquet")
+		var warnings []store.ConversionWarning
 		if len(in.Files) > 0 {
 			rep, err := store.ConvertCSV(msg.Context(), in.Files, opts, staged)
 			if err != nil {
 				return out, err
 			}
+			warnings = rep.Warnings
 			for _, w := range rep.Warnings {
 				out.Warnings = append(out.Warnings, pipeline.Warning{Column: w.Column, Count: w.Count, FirstRow: w.FirstRow, Example: w.Example, Reason: w.Reason})
 			}
@@ -77,7 +79,13 @@ func (e *Env) transform(msg *message.Message) ([]pipeline.Event, error) {
 				return out, err
 			}
 		}
-		if err := e.Runs.Update(in.RunID, func(run *store.Run) { run.Table(t.Name).Rows = out.Rows }); err != nil {
+		if err := e.Runs.Update(in.RunID, func(run *store.Run) {
+			rt := run.Table(t.Name)
+			rt.Rows = out.Rows
+			for _, w := range warnings {
+				rt.Warnings = append(rt.Warnings, store.RunWarning{Column: w.Column, Count: w.Count, File: filepath.Base(w.File), FirstRow: w.FirstRow, Example: w.Example, Reason: w.Reason})
+			}
+		}); err != nil {
 			return out, err
 		}
 		if in.Temporary {

@@ -38,11 +38,22 @@ type Run struct {
 
 // RunTable is one table's progress through the stages of a run.
 type RunTable struct {
-	Name   string      `json:"name"`
-	Status string      `json:"status"`
-	Rows   int64       `json:"rows"`
-	Error  string      `json:"error,omitempty"`
-	Stages []*RunStage `json:"stages"`
+	Name     string       `json:"name"`
+	Status   string       `json:"status"`
+	Rows     int64        `json:"rows"`
+	Error    string       `json:"error,omitempty"`
+	Warnings []RunWarning `json:"warnings,omitempty"`
+	Stages   []*RunStage  `json:"stages"`
+}
+
+// RunWarning counts values of a column that did not fit its type and were written as null.
+type RunWarning struct {
+	Column   string `json:"column"`
+	Count    int64  `json:"count"`
+	File     string `json:"file,omitempty"`
+	FirstRow int64  `json:"first_row"`
+	Example  string `json:"example"`
+	Reason   string `json:"reason"`
 }
 
 // RunStage is one handler's work on a table.

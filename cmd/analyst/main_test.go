@@ -59,9 +59,10 @@ func csvInstance(t *testing.T) string {
 	home := t.TempDir()
 	writeFile(t, filepath.Join(home, "config/instance.yaml"), "instance: {name: CLI test}\ndata_source:\n  type: csv\n  csv: {path: source}\n")
 	writeFile(t, filepath.Join(home, "docs/data_description.md"), "```yaml\ntables:\n"+
-		"  - {id: s.items, name: items, folder: s, description: Items, primary_key: id, sync_strategy: full_refresh, csv: {path: items.csv}}\n"+
+		"  - {id: s.items, name: items, folder: s, description: Items, primary_key: id, sync_strategy: full_refresh, csv: {path: items.csv},\n"+
+		"     columns: [{name: price, type: \"DECIMAL(6,2)\"}]}\n"+
 		"  - {id: s.late, name: late, folder: s, description: Late, primary_key: id, sync_strategy: full_refresh, csv: {path: late.csv}}\n```\n")
-	writeFile(t, filepath.Join(home, "source/items.csv"), "id,name,price\n1,apple,1.20\n2,pear,0.90\n")
+	writeFile(t, filepath.Join(home, "source/items.csv"), "id,name,price\n1,apple,1.20\n2,pear,0.90\n3,plum,n/a\n")
 	return home
 }
 
@@ -77,6 +78,9 @@ func TestSyncReplayAndEvents(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "1 of 2 tables failed") {
 		t.Fatalf("stderr: %s", stderr)
+	}
+	if !strings.Contains(out, `warning: items.price: 1 value(s)`) || !strings.Contains(out, `row 3: "n/a"`) {
+		t.Fatalf("the invalid price must be reported with its row:\n%s", out)
 	}
 
 	out, _, code = analyst(t, home, "replay", "--list", "--json")

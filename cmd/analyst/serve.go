@@ -9,8 +9,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/ai-data-analyst/analyst/config"
-	csvsource "github.com/ai-data-analyst/analyst/connectors/csv"
 	"github.com/ai-data-analyst/analyst/handlers"
 	"github.com/ai-data-analyst/analyst/pipeline"
 	"github.com/ai-data-analyst/analyst/portal"
@@ -42,13 +40,11 @@ func runServe(ctx context.Context, g *globals, args []string) error {
 	if err := a.seedAdmin(); err != nil {
 		return err
 	}
-	requestSync := func(tables []string, trigger, by string) (string, error) {
-		return handlers.RequestSync(a.router.Publisher(), a.runs, tables, trigger, by, false)
-	}
+	triggers := &handlers.Triggers{Env: a.env, Pub: a.router.Publisher()}
 	srv := &http.Server{
 		Handler: portal.New(portal.Deps{
 			Config: a.cfg, Runs: a.runs, Replayer: pipeline.NewReplayer(a.log),
-			RequestSync: requestSync, Users: a.users, Policy: a.policy, Logger: a.logger,
+			RequestSync: triggers.Request, Users: a.users, Policy: a.policy, Logger: a.logger,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
@@ -58,10 +54,16 @@ func runServe(ctx context.Context, g *globals, args []string) error {
 	}
 	a.logger.Info("serving", "instance", a.cfg.Instance.Instance.Name, "url", "http://"+ln.Addr().String(), "home", a.cfg.Paths.Home)
 
-	go a.schedule(ctx, requestSync)
-	go a.watchSources(ctx, requestSync)
+	scheduler := schedule.New(a.logger, nil)
+	triggers.Schedule(scheduler)
+	go scheduler.Run(ctx)
+	triggers.WatchSources(ctx)
 	go a.trimLog(ctx)
-	a.syncMissing(requestSync)
+	if runID, err := triggers.SyncMissing(); err != nil {
+		a.logger.Error("startup sync", "error", err)
+	} else if runID != "" {
+		a.logger.Info("startup sync of the tables never synced", "run_id", runID)
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -77,79 +79,6 @@ func runServe(ctx context.Context, g *globals, args []string) error {
 		return err
 	}
 	return nil
-}
-
-// syncMissing syncs, at start, every table that has no Parquet yet: a new instance (or the
-// demo) shows data within seconds without anyone pressing a button.
-func (a *app) syncMissing(requestSync func([]string, string, string) (string, error)) {
-	var missing []string
-	for _, t := range a.cfg.Catalogue.Tables {
-		if _, err := os.Stat(a.env.Target(t)); errors.Is(err, os.ErrNotExist) {
-			missing = append(missing, t.Name)
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	if runID, err := requestSync(missing, pipeline.TriggerStartup, "serve"); err != nil {
-		a.logger.Error("startup sync", "error", err)
-	} else {
-		a.logger.Info("startup sync of tables never synced", "run_id", runID, "tables", len(missing))
-	}
-}
-
-// schedule requests a sync of each scheduled table when due, unless it is still syncing.
-func (a *app) schedule(ctx context.Context, requestSync func([]string, string, string) (string, error)) {
-	s := schedule.New(a.logger, nil)
-	for _, t := range a.cfg.Catalogue.Tables {
-		if t.Schedule == "" {
-			continue
-		}
-		sched, err := schedule.Parse(t.Schedule)
-		if err != nil { // validated at load; kept as a guard
-			a.logger.Error("bad schedule", "table", t.Name, "error", err)
-			continue
-		}
-		name := t.Name
-		s.Add(name, sched, func(context.Context) {
-			if active, err := a.runs.ActiveTables(); err == nil && active[name] != "" {
-				a.logger.Info("scheduled sync skipped: still syncing", "table", name, "run_id", active[name])
-				return
-			}
-			if _, err := requestSync([]string{name}, pipeline.TriggerSchedule, "scheduler"); err != nil {
-				a.logger.Error("scheduled sync", "table", name, "error", err)
-			}
-		})
-	}
-	s.Run(ctx)
-}
-
-// watchSources syncs a CSV table when its files change (data_source.csv.watch).
-func (a *app) watchSources(ctx context.Context, requestSync func([]string, string, string) (string, error)) {
-	byName := map[string][]config.Table{}
-	for _, t := range a.cfg.Catalogue.Tables {
-		byName[t.Source] = append(byName[t.Source], t)
-	}
-	for name, tables := range byName {
-		src, err := a.env.Source(name)
-		if err != nil {
-			continue
-		}
-		csvSrc, ok := src.(*csvsource.Source)
-		if !ok || !csvSrc.WatchEnabled() {
-			continue
-		}
-		go func() {
-			err := csvSrc.Watch(ctx, tables, func(table string) {
-				if _, err := requestSync([]string{table}, pipeline.TriggerWatch, "watch"); err != nil {
-					a.logger.Error("watch sync", "table", table, "error", err)
-				}
-			})
-			if err != nil && ctx.Err() == nil {
-				a.logger.Error("watching CSV source stopped", "source", name, "error", err)
-			}
-		}()
-	}
 }
 
 // trimLog drops acked events past the retention once an hour.

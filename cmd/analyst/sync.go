@@ -165,6 +165,12 @@ func printRun(out io.Writer, run *store.Run) {
 		fmt.Fprintf(w, "%s\t%s\t%d\t%.2f\t%s\n", t.Name, t.Status, t.Rows, secs, firstLine(t.Error))
 	}
 	w.Flush()
+	for _, t := range run.Tables {
+		for _, wn := range t.Warnings {
+			fmt.Fprintf(out, "warning: %s.%s: %d value(s) %s, first in %s row %d: %q (written as null)\n",
+				t.Name, wn.Column, wn.Count, wn.Reason, wn.File, wn.FirstRow, wn.Example)
+		}
+	}
 	fmt.Fprintf(out, "run %s %s\n", run.RunID, run.Status)
 }
 
