@@ -44,6 +44,7 @@ func New(d Deps) http.Handler {
 	api.Handle("/sync", admin(s.sync)).Methods(http.MethodPost)
 	s.userRoutes(api)
 	s.tableRoutes(api)
+	s.distributionRoutes(api)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found")
 	})
