@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -54,7 +55,15 @@ type BoltPubSub struct {
 type writeReq struct {
 	fn   func(tx *bolt.Tx) error
 	done chan error
+	lazy bool // nobody waits: may wait a little to share a commit with a write that matters
 }
+
+// ackLinger is how long lazy writes alone wait for company before they are committed.
+const ackLinger = 5 * time.Millisecond
+
+// AckWindow bounds a group's acks that are not yet durable: past it the dispatcher waits for
+// the commit, so a crash delivers at most this many acked messages (plus those in flight) again.
+const AckWindow = 64
 
 // NewBoltPubSub runs the log on an open bbolt database; it does not close db.
 func NewBoltPubSub(db *bolt.DB, logger watermill.LoggerAdapter) (*BoltPubSub, error) {
@@ -108,8 +117,36 @@ func (ps *BoltPubSub) writer() {
 				break drain
 			}
 		}
+		if allLazy(batch) {
+			t := time.NewTimer(ackLinger)
+		linger:
+			for len(batch) < cap(batch) {
+				select {
+				case r, ok := <-ps.writes:
+					if !ok {
+						break linger
+					}
+					batch = append(batch, r)
+					if !r.lazy {
+						break linger
+					}
+				case <-t.C:
+					break linger
+				}
+			}
+			t.Stop()
+		}
 		ps.commit(batch)
 	}
+}
+
+func allLazy(batch []*writeReq) bool {
+	for _, r := range batch {
+		if !r.lazy {
+			return false
+		}
+	}
+	return true
 }
 
 func (ps *BoltPubSub) commit(batch []*writeReq) {
@@ -129,8 +166,10 @@ func (ps *BoltPubSub) commit(batch []*writeReq) {
 }
 
 // write runs fn in the next group commit and waits until it is durable.
-func (ps *BoltPubSub) write(fn func(tx *bolt.Tx) error) error {
-	r := &writeReq{fn: fn, done: make(chan error, 1)}
+func (ps *BoltPubSub) write(fn func(tx *bolt.Tx) error) error { return ps.writeReq(fn, false) }
+
+func (ps *BoltPubSub) writeReq(fn func(tx *bolt.Tx) error, lazy bool) error {
+	r := &writeReq{fn: fn, done: make(chan error, 1), lazy: lazy}
 	ps.writeMu.RLock()
 	if ps.writesClosed {
 		ps.writeMu.RUnlock()
@@ -376,12 +415,27 @@ func (d *dispatcher) run() {
 		d.ps.logger.Error("cannot read offset", err, watermill.LogFields{"group": d.group, "topic": d.topic})
 		return
 	}
+	// Register the group so that Trim keeps what it has not acked yet.
+	err = d.ps.write(func(tx *bolt.Tx) error {
+		offsets, k := tx.Bucket(bucketOffsets), offsetKey(d.group, d.topic)
+		if offsets.Get(k) == nil {
+			return offsets.Put(k, seqKey(0))
+		}
+		return nil
+	})
+	if err != nil {
+		d.ps.logger.Error("cannot register group", err, watermill.LogFields{"group": d.group, "topic": d.topic})
+		return
+	}
 	cursor := acks.watermark
 	var (
-		next     *delivery   // read from the log, not yet handed out
-		retries  []*delivery // nacked, handed out again before anything else
-		inFlight int
-		busy     = map[string]bool{}
+		next       *delivery   // read from the log, not yet handed out
+		retries    []*delivery // nacked, handed out again before anything else
+		inFlight   int
+		busy       = map[string]bool{}
+		committing <-chan error // the ack commit in progress, if any
+		unsynced   int          // acks not yet durable (queued or being committed)
+		covered    int          // acks the commit in progress makes durable
 	)
 	for {
 		var wake <-chan struct{}
@@ -399,7 +453,7 @@ func (d *dispatcher) run() {
 		var send *delivery
 		if len(retries) > 0 {
 			send = retries[0]
-		} else if next != nil && inFlight < d.limit && !(d.limit > 1 && busy[next.key]) {
+		} else if next != nil && inFlight < d.limit && !(d.limit > 1 && busy[next.key]) && unsynced < AckWindow {
 			send = next
 		}
 		var sendCh chan *delivery
@@ -426,13 +480,29 @@ func (d *dispatcher) run() {
 			}
 			inFlight--
 			delete(busy, del.key)
-			if err := d.ps.commitAck(d.group, d.topic, acks, del.rec.Seq); err != nil {
-				// Not durable: the message may be delivered again after a restart.
+			acks.mark(del.rec.Seq)
+			unsynced++
+			if committing == nil {
+				committing, covered = d.commitAsync(acks), unsynced
+			}
+		case err := <-committing:
+			committing = nil
+			unsynced -= covered
+			if err != nil {
 				d.ps.logger.Error("cannot commit ack", err, watermill.LogFields{"group": d.group, "topic": d.topic})
+			}
+			if acks.dirty() {
+				committing, covered = d.commitAsync(acks), unsynced
 			}
 		case <-wake:
 		case <-idle:
 		case <-d.ps.closing:
+			if committing != nil {
+				<-committing
+			}
+			if acks.dirty() {
+				<-d.commitAsync(acks)
+			}
 			return
 		}
 	}
@@ -461,13 +531,15 @@ func (d *dispatcher) serve(ctx context.Context, closing <-chan struct{}, out cha
 		}
 		msgCtx, cancel := context.WithCancel(ctx)
 		msg.SetContext(msgCtx)
+		sent := false
 		select {
 		case out <- msg:
+			sent = true
 		case <-ctx.Done():
 		case <-closing:
 		case <-d.ps.closing:
 		}
-		if msgCtx.Err() != nil || isClosed(closing) || isClosed(d.ps.closing) {
+		if !sent {
 			cancel()
 			d.report(del, false)
 			return
@@ -521,9 +593,65 @@ func isClosed(ch <-chan struct{}) bool {
 
 // ackState is a group's position on a topic: everything up to watermark is acked, plus the
 // sequence numbers in above (acked out of order while earlier ones were still in flight).
+// stored is what the log holds durably (or is being committed).
 type ackState struct {
 	watermark uint64
 	above     map[uint64]bool
+	stored    struct {
+		watermark uint64
+		above     map[uint64]bool
+	}
+}
+
+func (st *ackState) mark(seq uint64) {
+	st.above[seq] = true
+	for st.above[st.watermark+1] {
+		delete(st.above, st.watermark+1)
+		st.watermark++
+	}
+}
+
+func (st *ackState) dirty() bool {
+	return st.watermark != st.stored.watermark || len(st.above) != len(st.stored.above)
+}
+
+// commitAsync commits the acks not yet stored in one write and reports its outcome on the channel.
+// Acks are not waited for: a crash before the commit delivers their messages again.
+func (d *dispatcher) commitAsync(st *ackState) <-chan error {
+	var put, del [][]byte
+	prefix := append(offsetKey(d.group, d.topic), 0)
+	key := func(seq uint64) []byte { return append(prefix[:len(prefix):len(prefix)], seqKey(seq)...) }
+	for seq := range st.above {
+		if !st.stored.above[seq] {
+			put = append(put, key(seq))
+		}
+	}
+	for seq := range st.stored.above {
+		if !st.above[seq] {
+			del = append(del, key(seq))
+		}
+	}
+	watermark := st.watermark
+	st.stored.watermark = watermark
+	st.stored.above = maps.Clone(st.above)
+	done := make(chan error, 1)
+	go func() {
+		done <- d.ps.writeReq(func(tx *bolt.Tx) error {
+			acked := tx.Bucket(bucketAcked)
+			for _, k := range del {
+				if err := acked.Delete(k); err != nil {
+					return err
+				}
+			}
+			for _, k := range put {
+				if err := acked.Put(k, nil); err != nil {
+					return err
+				}
+			}
+			return tx.Bucket(bucketOffsets).Put(offsetKey(d.group, d.topic), seqKey(watermark))
+		}, true)
+	}()
+	return done
 }
 
 // next reads the first message of topic after seq that is not in skip.
@@ -576,33 +704,9 @@ func (ps *BoltPubSub) loadAcks(group, topic string) (*ackState, error) {
 		}
 		return nil
 	})
+	st.stored.watermark = st.watermark
+	st.stored.above = maps.Clone(st.above)
 	return st, err
-}
-
-// commitAck durably records that seq is acked and moves the watermark over every contiguous ack.
-func (ps *BoltPubSub) commitAck(group, topic string, st *ackState, seq uint64) error {
-	st.above[seq] = true
-	from := st.watermark
-	for st.above[st.watermark+1] {
-		delete(st.above, st.watermark+1)
-		st.watermark++
-	}
-	watermark := st.watermark
-	prefix := append(offsetKey(group, topic), 0)
-	return ps.write(func(tx *bolt.Tx) error {
-		acked := tx.Bucket(bucketAcked)
-		if seq > watermark {
-			return acked.Put(append(prefix[:len(prefix):len(prefix)], seqKey(seq)...), nil)
-		}
-		for s := from + 1; s <= watermark; s++ {
-			if s != seq {
-				if err := acked.Delete(append(prefix[:len(prefix):len(prefix)], seqKey(s)...)); err != nil {
-					return err
-				}
-			}
-		}
-		return tx.Bucket(bucketOffsets).Put(offsetKey(group, topic), seqKey(watermark))
-	})
 }
 
 // Topics lists the topics in the log.

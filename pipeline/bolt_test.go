@@ -1,9 +1,12 @@
 package pipeline_test
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/tests"
@@ -62,4 +65,40 @@ func TestUniversalPubSub(t *testing.T) {
 		}
 		tests.TestPubSubStressTest(t, features, constructor, groupConstructor)
 	})
+}
+
+// An ack that lands just before the subscriber goes away still counts.
+func TestAckThenCancelIsNotRedelivered(t *testing.T) {
+	for round := range 10 {
+		ps, _ := openLog(t, "")
+		for i := range 10 {
+			m := message.NewMessage(fmt.Sprint(i), []byte{byte(i)})
+			m.Metadata.Set("table", fmt.Sprint(i))
+			if err := ps.Publish("table.extracted", m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sub := ps.SubscriberWith("g", pipeline.SubscriberOptions{Concurrency: 16})
+		ctx, cancel := context.WithCancel(context.Background())
+		msgs, err := sub.Subscribe(ctx, "table.extracted")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 6 {
+			(<-msgs).Ack()
+		}
+		cancel()
+		sub.Close()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			off, _ := ps.Offset("g", "table.extracted")
+			if off == 6 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: offset %d after 6 acks, want 6", round, off)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 }

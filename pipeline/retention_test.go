@@ -304,3 +304,19 @@ func fileSize(t *testing.T, path string) int64 {
 	}
 	return fi.Size()
 }
+
+// A group that subscribed but has acked nothing yet still holds back the trim.
+func TestTrimKeepsMessagesOfGroupWithoutAcks(t *testing.T) {
+	ps, _ := openLog(t, "")
+	publishRange(t, ps, "table.extracted", 0, 3, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	msgs, err := ps.Subscriber("late").Subscribe(ctx, "table.extracted")
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-msgs // in the handler, not yet acked
+	if n := trim(t, ps, instant()); n != 0 {
+		t.Errorf("trim deleted %d messages the group has not acked", n)
+	}
+}
