@@ -86,6 +86,13 @@ func (c *Client) httpClient() *http.Client {
 	return &http.Client{Timeout: 30 * time.Second}
 }
 
+func (c *Client) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.Default()
+}
+
 func (c *Client) pageSize() int {
 	if c.PageSize > 0 {
 		return c.PageSize
@@ -149,7 +156,7 @@ func (c *Client) do(ctx context.Context, hc *http.Client, req request) (*http.Re
 			return nil, err
 		}
 		wait = min(wait, maxWait)
-		c.Logger.Warn("jira: retrying", "method", req.method, "url", redact(req.url), "wait", wait, "error", err)
+		c.logger().Warn("jira: retrying", "method", req.method, "url", redact(req.url), "wait", wait, "error", err)
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
