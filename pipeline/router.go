@@ -99,7 +99,16 @@ func (r *Router) Publisher() message.Publisher { return r.pub }
 
 // Handle registers a stage named name (also its consumer group) that consumes topic.
 func (r *Router) Handle(name, topic string, fn HandlerFunc) {
-	sub := r.backend.SubscriberWith(name, SubscriberOptions{Concurrency: r.cfg.Concurrency})
+	r.HandleWith(name, topic, SubscriberOptions{}, fn)
+}
+
+// HandleWith is Handle with the consumer group's delivery options, e.g. a Key that serializes
+// messages by something else than their table. Concurrency 0 means the router's default.
+func (r *Router) HandleWith(name, topic string, opts SubscriberOptions, fn HandlerFunc) {
+	if opts.Concurrency == 0 {
+		opts.Concurrency = r.cfg.Concurrency
+	}
+	sub := r.backend.SubscriberWith(name, opts)
 	h := r.AddConsumerHandler(name, topic, sub, func(msg *message.Message) error {
 		return r.publishResults(msg, fn)
 	})
