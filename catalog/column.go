@@ -364,30 +364,27 @@ func (a *accum) numericStats() *NumericStats {
 		s.Stddev = F(math.Sqrt(ss / float64(n-1)))
 	}
 	s.ZerosPct, s.NegativePct = pct(s.Zeros, int64(n)), pct(s.Negative, int64(n))
-	s.Histogram = a.histogram(float64(F(mn)), float64(F(mx)))
+	s.Histogram = a.histogram(mn, mx)
 	return s
 }
 
-// histogram counts values in 15 equal-width bins like width_bucket(x, min, max+0.001, 15)
-// over the rounded min and max.
+// histogram counts values in 15 equal-width bins from min to max (max in the last bin).
+// The original bucketed from the rounded min and max, which could leave the maximum out.
 func (a *accum) histogram(lo, hi float64) *Histogram {
 	if lo == hi || math.IsNaN(lo) || math.IsInf(lo, 0) || math.IsNaN(hi) || math.IsInf(hi, 0) {
 		return nil
 	}
-	top := hi + 0.001
-	width := (top - lo) / histogramBins
+	width := (hi - lo) / histogramBins
 	h := &Histogram{Bins: make([]string, histogramBins), Counts: make([]int64, histogramBins)}
 	for _, k := range a.keys {
 		v := a.num(k)
-		if v < lo || v >= top || math.IsNaN(v) {
+		if math.IsNaN(v) {
 			continue
 		}
-		b := int((v - lo) / width)
-		h.Counts[min(b, histogramBins-1)]++
+		h.Counts[min(int(math.Floor((v-lo)/width)), histogramBins-1)]++
 	}
-	step := (hi - lo) / histogramBins
 	for i := range h.Bins {
-		h.Bins[i] = binLabel(lo+float64(i)*step) + "-" + binLabel(lo+float64(i+1)*step)
+		h.Bins[i] = binLabel(float64(F(lo+float64(i)*width))) + "-" + binLabel(float64(F(lo+float64(i+1)*width)))
 	}
 	return h
 }
@@ -497,7 +494,7 @@ func columnAlerts(c ColumnProfile, nonNull int64) []Alert {
 	if s := c.NumericStats; s != nil && float64(s.ZerosPct) > 50 {
 		add("zeros", "%s is zero in %.2f%% of rows", c.Name, float64(s.ZerosPct))
 	}
-	if s := c.StringStats; s != nil && len(s.TopValues) > 0 && float64(s.TopValues[0].Pct) > 60 {
+	if s := c.StringStats; s != nil && c.UniqueCount > 1 && len(s.TopValues) > 0 && float64(s.TopValues[0].Pct) > 60 {
 		add("imbalance", "%s is dominated by one value, which covers %.2f%% of rows", c.Name, float64(s.TopValues[0].Pct))
 	}
 	if c.TypeCategory == String && c.UniqueCount > categoricalMax {

@@ -35,6 +35,9 @@ func F(f float64) Float {
 	if math.IsInf(r, 0) { // f*100 overflowed: f is far beyond 2-decimal precision anyway
 		r = f
 	}
+	if r == 0 {
+		r = 0 // no -0
+	}
 	return Float(r)
 }
 
