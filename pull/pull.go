@@ -14,6 +14,7 @@
 package pull
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -121,6 +122,7 @@ type puller struct {
 
 	mu    sync.Mutex
 	state state
+	saved []byte // the state as last read or written, so an unchanged one is not rewritten
 }
 
 // Run pulls the workspace opts.Dir from the server.
@@ -142,7 +144,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	p.state = loadState(p.dir)
+	p.state, p.saved = loadState(p.dir)
 
 	todo, err := p.plan(view, res)
 	if err != nil {
@@ -582,9 +584,6 @@ func (p *puller) fetch(ctx context.Context, f workspace.File, bar *mpb.Bar) erro
 		w = barWriter{w, bar}
 	}
 	n, err := io.Copy(w, io.LimitReader(resp.Body, f.Size-have+1))
-	if err == nil {
-		err = out.Sync()
-	}
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
@@ -646,21 +645,30 @@ func hashFile(p string) (string, error) {
 func statePath(dir string) string { return filepath.Join(dir, ".analyst", "state.json") }
 
 // loadState reads the client's memory of its mirror; a missing or broken one only costs hashing.
-func loadState(dir string) state {
+func loadState(dir string) (state, []byte) {
 	st := state{Files: map[string]fileState{}}
-	if b, err := os.ReadFile(statePath(dir)); err == nil {
+	b, err := os.ReadFile(statePath(dir))
+	if err == nil {
 		json.Unmarshal(b, &st)
 	}
 	if st.Files == nil {
 		st.Files = map[string]fileState{}
 	}
-	return st
+	return st, b
 }
 
 func (p *puller) saveState() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return store.WriteFileAtomic(statePath(p.dir), 0o600, func(w io.Writer) error { return json.NewEncoder(w).Encode(p.state) })
+	b, err := json.Marshal(p.state)
+	if err != nil || bytes.Equal(b, p.saved) {
+		return err
+	}
+	if err := store.WriteFileAtomic(statePath(p.dir), 0o600, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
+		return err
+	}
+	p.saved = b
+	return nil
 }
 
 // workspaceFiles writes CLAUDE.md from the server's template and .claude/settings.json, each

@@ -125,6 +125,17 @@ func sameEntry(a, b ManifestEntry) bool {
 // EntryFor describes a file, reusing prev when the file's size and modification time are
 // unchanged. Hashing streams the file; a Parquet file's row count and schema come from its footer.
 func EntryFor(f PublishedFile, prev *ManifestEntry) (ManifestEntry, error) {
+	if prev != nil && prev.SHA256 != "" {
+		fi, err := os.Stat(f.Abs)
+		if err != nil {
+			return ManifestEntry{}, err
+		}
+		if fi.Size() == prev.Size && fi.ModTime().Equal(prev.ModTime) {
+			e := *prev
+			e.Path, e.Table, e.Partition = f.Path, f.Table, f.Partition
+			return e, nil
+		}
+	}
 	fh, err := os.Open(f.Abs)
 	if err != nil {
 		return ManifestEntry{}, err
