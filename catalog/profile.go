@@ -213,8 +213,9 @@ type Relation struct {
 
 // MetricRef names a metric that uses a table; File is "<category>/<file>.yml".
 type MetricRef struct {
-	Name string `json:"name"`
-	File string `json:"file"`
+	Name   string   `json:"name"`
+	File   string   `json:"file"`
+	Tables []string `json:"tables,omitempty"` // every table the metric uses
 }
 
 // SampleRow is one of the table's first rows: every value as text, or null. It is a JSON
