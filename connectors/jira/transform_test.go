@@ -113,9 +113,9 @@ func TestSixTablesExactColumnsAndValues(t *testing.T) {
 
 	var (
 		desc, labels, participants, orgs, triage, ctx, reqType, reqStatus, sev, frBreached, ttrBreached, url, synced, rawFile, l3 string
-		created                                                                                                          time.Time
-		frGoal, frElapsed, ttrGoal, ttrElapsed, sat, comments, atts, links                                                int64
-		resolved                                                                                                         *time.Time
+		created                                                                                                                   time.Time
+		frGoal, frElapsed, ttrGoal, ttrElapsed, sat, comments, atts, links                                                        int64
+		resolved                                                                                                                  *time.Time
 	)
 	err = db.QueryRow(`SELECT description, labels, participants, organizations, triage, context, request_type, request_status, severity,
 		first_response_breached, time_to_resolution_breached, issue_url, _synced_at, _raw_file, l3_team, created_at,

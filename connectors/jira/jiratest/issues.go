@@ -58,11 +58,11 @@ func slaField(ongoing bool, breached bool, goal, elapsed int64) map[string]any {
 func (s *Server) NewIssue(key string, id int, created string, shape Shape) map[string]any {
 	ids := strconv.Itoa(id)
 	f := map[string]any{
-		"summary":   "Summary of " + key,
-		"issuetype": map[string]any{"name": "Service Request"},
-		"project":   map[string]any{"key": "SUP", "name": "Support"},
-		"status":    map[string]any{"name": "In Progress", "statusCategory": map[string]any{"name": "In Progress"}},
-		"priority":  map[string]any{"name": "High"},
+		"summary":    "Summary of " + key,
+		"issuetype":  map[string]any{"name": "Service Request"},
+		"project":    map[string]any{"key": "SUP", "name": "Support"},
+		"status":     map[string]any{"name": "In Progress", "statusCategory": map[string]any{"name": "In Progress"}},
+		"priority":   map[string]any{"name": "High"},
 		"resolution": nil, "resolutiondate": nil, "duedate": "2025-02-01",
 		"creator": user("creator"), "reporter": user("reporter"), "assignee": user("agent"),
 		"created": created, "updated": created,
