@@ -78,7 +78,7 @@ func (d *distribution) getManifest(w http.ResponseWriter, r *http.Request) {
 		Tables: []workspace.Table{}, Files: []workspace.File{}}
 	rows := map[string]int64{}
 	for _, f := range files {
-		e, _, ok, err := d.resolve(user, f, nil)
+		e, _, ok, err := d.resolve(user, f, nil, stored)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // replaced or removed since the scan
 		}
@@ -144,7 +144,12 @@ func (d *distribution) getFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer fh.Close()
-	e, content, ok, err := d.resolve(user, f, fh)
+	stored, err := d.stored()
+	if err != nil {
+		d.fail(w, err)
+		return
+	}
+	e, content, ok, err := d.resolve(user, f, fh, stored)
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && !ok) {
 		notFound()
 		return
@@ -173,7 +178,7 @@ func serveBytes(w http.ResponseWriter, r *http.Request, name, sha string, b []by
 // resolve decides whether user may have file f and describes it. Catalogue docs and metrics are
 // filtered per user, so their content (and hash) is returned in content. fh, when given, is the
 // already opened file (so the bytes served are the bytes hashed).
-func (d *distribution) resolve(user *store.User, f store.PublishedFile, fh *os.File) (e store.ManifestEntry, content []byte, ok bool, err error) {
+func (d *distribution) resolve(user *store.User, f store.PublishedFile, fh *os.File, stored *store.Manifest) (e store.ManifestEntry, content []byte, ok bool, err error) {
 	top, rest, _ := strings.Cut(f.Path, "/")
 	switch top {
 	case "parquet":
@@ -195,7 +200,7 @@ func (d *distribution) resolve(user *store.User, f store.PublishedFile, fh *os.F
 	default:
 		return e, nil, false, nil
 	}
-	e, err = d.entry(f, fh)
+	e, err = d.entry(f, fh, stored)
 	return e, nil, err == nil, err
 }
 
@@ -344,11 +349,7 @@ func metricTables(b []byte) []string {
 
 // entry describes a file as it is on disk now, reusing the stored manifest's or an earlier
 // request's hash when the size and modification time are unchanged.
-func (d *distribution) entry(f store.PublishedFile, fh *os.File) (store.ManifestEntry, error) {
-	stored, err := d.stored()
-	if err != nil {
-		return store.ManifestEntry{}, err
-	}
+func (d *distribution) entry(f store.PublishedFile, fh *os.File, stored *store.Manifest) (store.ManifestEntry, error) {
 	d.mu.Lock()
 	prev, ok := d.live[f.Path]
 	d.mu.Unlock()
@@ -360,6 +361,7 @@ func (d *distribution) entry(f store.PublishedFile, fh *os.File) (store.Manifest
 		prevp = &prev
 	}
 	var e store.ManifestEntry
+	var err error
 	if fh != nil {
 		e, err = store.EntryForOpen(f, fh, prevp)
 	} else {

@@ -131,10 +131,12 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	view, err := p.manifest(ctx)
 	if err != nil {
 		return nil, err
 	}
+	p.log.Debug("manifest fetched", "files", len(view.Files), "took", time.Since(start))
 	res := &Result{Server: p.server.String(), Version: view.Version, DryRun: opts.DryRun}
 	if !opts.DryRun {
 		if err := p.layout(); err != nil {
@@ -159,6 +161,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		res.Bytes += f.Size
 	}
 	res.Pulled, res.Removed, res.RemovedFiles = len(todo), len(stale), stale
+	p.log.Debug("planned", "pull", len(todo), "unchanged", res.Unchanged, "remove", len(stale), "took", time.Since(start))
 	if opts.DryRun {
 		return res, nil
 	}
@@ -177,6 +180,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		delete(p.state.Files, rel)
 	}
 	removeEmptyDirs(filepath.Join(p.dir, "server"))
+	p.log.Debug("mirrored", "took", time.Since(start))
 
 	db := filepath.Join(p.dir, "user", "duckdb", "analytics.duckdb")
 	res.Database = db
@@ -185,6 +189,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return res, err
 	}
 	res.Views, res.DroppedViews, res.Warnings = vr.views, vr.dropped, vr.warnings
+	p.log.Debug("views ready", "views", len(vr.views), "took", time.Since(start))
 	if err := p.saveState(); err != nil {
 		return res, err
 	}
