@@ -16,8 +16,8 @@ func UserFrom(ctx context.Context) *store.User {
 	return u
 }
 
-// authenticate resolves `Authorization: Bearer <token>` to a user for the rest of the chain.
-// Bearer calls carry no cookies, so they need no CSRF token.
+// authenticate resolves `Authorization: Bearer <token>`, or else the portal's session cookie,
+// to a user for the rest of the chain. Bearer calls carry no cookies, so they need no CSRF token.
 func (s *server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && token != "" {
@@ -27,6 +27,9 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 				return
 			}
 			r = r.WithContext(context.WithValue(r.Context(), userKey{}, user))
+		} else if user := s.sessionUser(r); user != nil {
+			ctx := context.WithValue(r.Context(), userKey{}, user)
+			r = r.WithContext(context.WithValue(ctx, viaCookieKey{}, true))
 		}
 		next.ServeHTTP(w, r)
 	})

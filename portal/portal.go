@@ -7,8 +7,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gorilla/mux"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/ai-data-analyst/analyst/access"
 	"github.com/ai-data-analyst/analyst/config"
@@ -26,6 +28,16 @@ type Deps struct {
 	Users       *store.Users
 	Policy      *access.Policy
 	Logger      *slog.Logger
+
+	// The web portal (web.go): sessions, sign-in, pages, /health and /metrics.
+	DB         *bolt.DB                           // portal sessions, one-time links, allow-list, passwords
+	Log        *pipeline.BoltPubSub               // pipeline lag and poison queue for /health and /metrics; nil: not shown
+	OIDCIssuer string                             // default https://accounts.google.com
+	Mailer     Mailer                             // default: SMTP from email.smtp_url
+	Profile    func(table string) ([]byte, error) // a table's profile JSON; default: the profiles files
+	DevMode    bool                               // cookies without Secure, only with a localhost (or unset) public_url
+	SessionTTL time.Duration                      // absolute session expiry; default 12h
+	IdleTTL    time.Duration                      // idle session expiry; default 2h
 }
 
 // New returns the portal's HTTP handler.
@@ -33,9 +45,9 @@ func New(d Deps) http.Handler {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
-	s := &server{Deps: d}
+	s := newServer(d)
 	r := mux.NewRouter()
-	r.Use(s.authenticate)
+	r.Use(s.securityHeaders, s.observe, s.authenticate, s.csrf)
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet)
 	api := r.PathPrefix("/api").Subrouter()
 	api.Handle("/runs", admin(s.listRuns)).Methods(http.MethodGet)
@@ -45,16 +57,19 @@ func New(d Deps) http.Handler {
 	s.userRoutes(api)
 	s.tableRoutes(api)
 	s.distributionRoutes(api)
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.webRoutes(r, api)
+	r.NotFoundHandler = s.chain(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isAPI(r) {
+			s.renderError(w, r, http.StatusNotFound, "There is no such page.")
+			return
+		}
 		writeError(w, http.StatusNotFound, "not found")
-	})
+	}))
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
 	})
 	return r
 }
-
-type server struct{ Deps }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -87,33 +102,17 @@ func (s *server) getRun(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) replayRun(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["id"]
-	if _, err := s.Runs.Get(id); errors.Is(err, store.ErrNotFound) {
+	n, err := s.replay(id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, "no such run")
-		return
-	}
-	if s.Replayer == nil {
-		writeError(w, http.StatusNotImplemented, "replay needs the bbolt event log")
-		return
-	}
-	pending, err := s.Replayer.List(true)
-	if err != nil {
+	case errors.Is(err, errNoReplay):
+		writeError(w, http.StatusNotImplemented, err.Error())
+	case err != nil:
 		s.fail(w, err)
-		return
+	default:
+		writeJSON(w, http.StatusAccepted, map[string]any{"run_id": id, "replayed": n})
 	}
-	for _, p := range pending {
-		if p.RunID == id {
-			if err := s.Runs.Update(id, func(run *store.Run) { run.Table(p.Table).Status = store.RunQueued }); err != nil {
-				s.fail(w, err)
-				return
-			}
-		}
-	}
-	replayed, err := s.Replayer.Replay(func(p pipeline.Poisoned) bool { return p.RunID == id })
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"run_id": id, "replayed": len(replayed)})
 }
 
 func (s *server) sync(w http.ResponseWriter, r *http.Request) {
