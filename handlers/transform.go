@@ -93,7 +93,10 @@ func (e *Env) transform(msg *message.Message) ([]pipeline.Event, error) {
 				os.Remove(f)
 			}
 		}
-		os.RemoveAll(staging)
+		// The staging folder is the run's, shared by its other tables still converting: remove
+		// only this table's file, and the folder once it is empty.
+		os.Remove(staged)
+		os.Remove(staging)
 		return out, nil
 	})
 }
