@@ -120,9 +120,7 @@ func names() []string {
 	return n
 }
 
-// syncEach starts one run per table and returns the first run's id. (One table per run: the
-// transform stage removes its run's whole staging folder when a table finishes, which races
-// with the other tables of the same run.)
+// syncEach starts one run per table and returns the first run's id.
 func (in *instance) syncEach(t *testing.T) string {
 	t.Helper()
 	var first string
