@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -106,7 +107,11 @@ type JiraOptions struct {
 	AttachmentLimit int64
 	// FetchConcurrency is how many issues are fetched at once (default 16).
 	FetchConcurrency int
-	Now              func() time.Time
+	// AnnounceEvery is the shortest time between two table.converted events of one Jira table
+	// (default 30 s): profiling reads the whole table, so a burst of webhooks is announced
+	// once when it settles, not once per rewrite.
+	AnnounceEvery time.Duration
+	Now           func() time.Time
 }
 
 // Jira runs the Jira stages, the webhook intake and the periodic jobs.
@@ -124,6 +129,10 @@ type Jira struct {
 	mu        sync.Mutex
 	pending   map[string]map[string]bool // month -> issue keys written to raw, not yet to Parquet
 	recovered bool                       // pending was read back from the log at start
+
+	annMu     sync.Mutex
+	announced map[string]time.Time                // table -> last table.converted
+	held      map[string]*pipeline.TableConverted // table -> changes not announced yet
 }
 
 // NewJira prepares the Jira stages.
@@ -139,6 +148,9 @@ func NewJira(o JiraOptions) (*Jira, error) {
 	}
 	if o.FetchConcurrency == 0 {
 		o.FetchConcurrency = 16
+	}
+	if o.AnnounceEvery == 0 {
+		o.AnnounceEvery = 30 * time.Second
 	}
 	jc := o.Config.Instance.Jira
 	if o.Client == nil {
@@ -156,6 +168,8 @@ func NewJira(o JiraOptions) (*Jira, error) {
 		parquet:   filepath.Join(o.Config.Paths.Parquet, "jira"),
 		epoch:     watermill.NewULID(),
 		pending:   map[string]map[string]bool{},
+		announced: map[string]time.Time{},
+		held:      map[string]*pipeline.TableConverted{},
 	}
 	j.tr = jira.NewTransformer(domain, jc.CustomFields, j.attachDir)
 	err := o.DB.Update(func(tx *bolt.Tx) error {
@@ -191,7 +205,92 @@ func (j *Jira) Register(r *pipeline.Router) error {
 	}, j.fetch)
 	// Two months at once; the six tables of a month are written in parallel.
 	r.HandleWith(StageJiraWrite, pipeline.TopicJiraIssueFetched, pipeline.SubscriberOptions{Concurrency: 2}, j.write)
+	// Changes held back before a restart were not announced: announce every table once.
+	for i, t := range j.tr.Tables() {
+		if _, err := os.Stat(filepath.Join(j.parquet, t.Name)); err != nil {
+			continue
+		}
+		if name, ok := j.catalogueName(t.Name); ok {
+			j.held[t.Name] = &pipeline.TableConverted{Path: "jira/" + t.Name, Columns: len(j.tr.Tables()[i].Columns), Source: "jira"}
+			pipeline.Stamp(&j.held[t.Name].Header, "", name)
+		}
+	}
+	if len(j.held) > 0 {
+		time.AfterFunc(time.Second, j.flushAnnouncements)
+	}
 	return nil
+}
+
+// catalogueName is the catalogue table a Jira table is published as: a table in folder jira
+// named <table> or jira_<table>. Jira tables outside the catalogue are written but not
+// announced (nothing would profile or list them).
+func (j *Jira) catalogueName(table string) (string, bool) {
+	for _, t := range j.opts.Config.Catalogue.Tables {
+		if t.Folder == "jira" && (t.Name == table || t.Name == "jira_"+table) {
+			return t.Name, true
+		}
+	}
+	return "", false
+}
+
+// announce turns a rewrite's changed tables into table.converted events for the rest of the
+// chain, at most one per table per AnnounceEvery; the others are held and sent when due.
+func (j *Jira) announce(stats []jira.TableStats, month string) []pipeline.Event {
+	j.annMu.Lock()
+	defer j.annMu.Unlock()
+	now := j.opts.Now()
+	runID := "jira-" + watermill.NewULID()
+	var events []pipeline.Event
+	for i, st := range stats {
+		name, ok := j.catalogueName(st.Table)
+		if !st.Changed || !ok {
+			continue
+		}
+		ev := j.held[st.Table]
+		if ev == nil {
+			ev = &pipeline.TableConverted{Path: "jira/" + st.Table, Columns: len(j.tr.Tables()[i].Columns), Source: "jira"}
+		}
+		ev.Rows, ev.Bytes = st.Rows, st.Bytes
+		if !slices.Contains(ev.Partitions, month) {
+			ev.Partitions = append(ev.Partitions, month)
+		}
+		pipeline.Stamp(&ev.Header, runID, name)
+		if wait := j.announced[st.Table].Add(j.opts.AnnounceEvery).Sub(now); wait > 0 {
+			if j.held[st.Table] == nil {
+				time.AfterFunc(wait, j.flushAnnouncements)
+			}
+			j.held[st.Table] = ev
+			continue
+		}
+		delete(j.held, st.Table)
+		j.announced[st.Table] = now
+		events = append(events, *ev)
+	}
+	return events
+}
+
+// flushAnnouncements publishes the held table.converted events that are due.
+func (j *Jira) flushAnnouncements() {
+	j.annMu.Lock()
+	defer j.annMu.Unlock()
+	now := j.opts.Now()
+	runID := "jira-" + watermill.NewULID()
+	for table, ev := range j.held {
+		if wait := j.announced[table].Add(j.opts.AnnounceEvery).Sub(now); wait > 0 {
+			time.AfterFunc(wait, j.flushAnnouncements)
+			continue
+		}
+		pipeline.Stamp(&ev.Header, runID, ev.Table)
+		if err := pipeline.Publish(j.pub, *ev); errors.Is(err, pipeline.ErrClosed) {
+			return
+		} else if err != nil {
+			j.log.Error("jira: cannot announce table", "table", ev.Table, "error", err)
+			time.AfterFunc(j.opts.AnnounceEvery, j.flushAnnouncements)
+			continue
+		}
+		delete(j.held, table)
+		j.announced[table] = now
+	}
 }
 
 func (j *Jira) recover() error {
@@ -802,17 +901,7 @@ func (j *Jira) write(msg *message.Message) ([]pipeline.Event, error) {
 		j.markPending(in.Month, keys) // the retry takes them all again
 		return nil, err
 	}
-	runID := "jira-" + watermill.NewULID()
-	var events []pipeline.Event
-	for i, st := range stats {
-		if !st.Changed {
-			continue
-		}
-		out := pipeline.TableConverted{Path: "jira/" + st.Table, Rows: st.Rows, Bytes: st.Bytes,
-			Columns: len(j.tr.Tables()[i].Columns), Partitions: []string{in.Month}, Source: "jira"}
-		pipeline.Stamp(&out.Header, runID, "jira_"+st.Table)
-		events = append(events, out)
-	}
+	events := j.announce(stats, in.Month)
 	j.log.Debug("jira: partition written", "month", in.Month, "issues", len(keys))
 	return events, nil
 }

@@ -61,6 +61,7 @@ type jiraServer struct {
 	jira *handlers.Jira
 	http *httptest.Server
 	db   *bolt.DB
+	log  *pipeline.BoltPubSub
 }
 
 // startJira opens home's store and runs the whole chain plus the Jira stages; stop closes all.
@@ -104,7 +105,7 @@ func startJira(t testing.TB, cfg *config.Config, client *jira.Client) (*jiraServ
 		env.Close()
 		store.CloseDB(db)
 	}
-	return &jiraServer{cfg: cfg, jira: j, http: srv, db: db}, stop
+	return &jiraServer{cfg: cfg, jira: j, http: srv, db: db, log: log}, stop
 }
 
 func testClient(fake *jiratest.Server) *jira.Client {
@@ -476,4 +477,44 @@ func TestJiraSLAPollHeals(t *testing.T) {
 	}
 }
 
-var _ = os.Getenv
+
+func TestJiraAnnouncesCatalogueTablesOncePerInterval(t *testing.T) {
+	fake := jiratest.New()
+	defer fake.Close()
+	home := t.TempDir()
+	cfg := jiraInstance(t, home, fake.URL)
+	write(t, filepath.Join(home, "docs/data_description.md"), "# Tables\n\n```yaml\ntables:\n"+
+		"  - {id: shop.orders, name: orders, folder: shop, primary_key: id, sync_strategy: full_refresh, csv: {path: orders.csv}}\n"+
+		"  - {id: jira.issues, name: jira_issues, folder: jira, primary_key: issue_key, sync_strategy: full_refresh, csv: {path: none.csv}}\n```\n")
+	cfg, err := config.Load(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, stop := startJira(t, cfg, testClient(fake))
+	defer stop()
+	for i := range 5 {
+		is := fake.NewIssue(fmt.Sprintf("SUP-%d", i+1), 40000+i, "2025-01-15T10:00:00.000+0000", jiratest.Shape{})
+		fake.Put(is)
+		s.webhook(t, "jira:issue_created", is, nil)
+		time.Sleep(30 * time.Millisecond)
+	}
+	waitUntil(t, "five issues", 10*time.Second, func() bool { return join(s.rows(t, "issues", "count(*)", "true")) == "5" })
+	profiles := filepath.Join(cfg.Paths.Metadata, "profiles.json")
+	waitUntil(t, "jira_issues profiled", 10*time.Second, func() bool {
+		b, _ := os.ReadFile(profiles)
+		return strings.Contains(string(b), `"jira_issues"`)
+	})
+	n := 0
+	recs, _ := s.log.Read(pipeline.TopicTableConverted, 0, 0)
+	for _, r := range recs {
+		if r.Metadata.Get(pipeline.MetaTable) == "jira_issues" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("jira_issues announced %d times for 5 quick changes, want 1 (the rest held for 30 s)", n)
+	}
+	if len(recs) != n {
+		t.Errorf("%d table.converted events, want only jira_issues's (other Jira tables are not in the catalogue)", len(recs))
+	}
+}
