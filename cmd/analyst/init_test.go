@@ -55,8 +55,8 @@ func tableByName(t *testing.T, cfg *config.Config, name string) config.Table {
 	return tb
 }
 
-// checkSecrets: the token is in .env (0600) only, referenced from instance.yaml.
-func checkSecrets(t *testing.T, home, token string) {
+// checkTokenOnlyInEnv: the token is in .env (0600) only, referenced from instance.yaml.
+func checkTokenOnlyInEnv(t *testing.T, home, token string) {
 	t.Helper()
 	fi, err := os.Stat(filepath.Join(home, ".env"))
 	if err != nil || fi.Mode().Perm() != 0o600 {
@@ -101,7 +101,7 @@ func TestInitKeboolaNonInteractive(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("init: exit %d\n%s%s", code, out, stderr)
 	}
-	checkSecrets(t, home, kbc.Token)
+	checkTokenOnlyInEnv(t, home, kbc.Token)
 	cfg, err := config.Load(home)
 	if err != nil {
 		t.Fatal(err)
@@ -289,7 +289,7 @@ func TestInitKeboolaOnATerminal(t *testing.T) {
 	if strings.Contains(tm.screen(), kbc.Token) || strings.Contains(tm.screen(), "wrong-token-0001") {
 		t.Fatalf("a token was echoed on the terminal:\n%s", tm.screen())
 	}
-	checkSecrets(t, home, kbc.Token)
+	checkTokenOnlyInEnv(t, home, kbc.Token)
 	cfg, err := config.Load(home)
 	if err != nil {
 		t.Fatal(err)
