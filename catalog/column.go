@@ -42,17 +42,33 @@ type accum struct {
 	sampleText []string
 	first      []*string // the first rows' values as text
 	expect     int64     // rows to be profiled
+	scr        *scratch
+}
+
+// scratch is a worker's key and sort buffers, reused from column to column so that memory
+// stays at one column's worth instead of growing with garbage.
+type scratch struct {
+	keys, buf []uint64
+}
+
+func (s *scratch) take(n int64) []uint64 {
+	if int64(cap(s.keys)) < n {
+		s.keys = make([]uint64, 0, n)
+	}
+	k := s.keys[:0]
+	s.keys = nil // owned by one column at a time
+	return k
 }
 
 // newAccum starts a column of about rows profiled rows.
-func newAccum(t colType, stride, rows int64, seed maphash.Seed) *accum {
-	a := &accum{t: t, stride: stride, seed: seed, minLen: -1, expect: rows}
+func newAccum(t colType, stride, rows int64, seed maphash.Seed, scr *scratch) *accum {
+	a := &accum{t: t, stride: stride, seed: seed, minLen: -1, expect: rows, scr: scr}
 	switch t.kind {
 	case kString:
 		a.top = map[string]int64{}
 	case kBool:
 	default:
-		a.keys = make([]uint64, 0, rows) // no regrowing copies
+		a.keys = scr.take(rows) // no regrowing copies
 	}
 	return a
 }
@@ -234,7 +250,7 @@ func (a *accum) addString(s string) {
 			// Not categorical after all: from now on distinct values are counted by hash,
 			// starting with the ones seen so far.
 			a.topOver = true
-			a.keys = make([]uint64, 0, a.expect)
+			a.keys = a.scr.take(a.expect)
 			for v := range a.top {
 				a.keys = append(a.keys, maphash.String(a.seed, v))
 			}
@@ -259,7 +275,7 @@ func (a *accum) result(name string) ColumnProfile {
 		c.SampleValues = []string{}
 	}
 	nonNull := a.rows - a.nulls
-	radixSort(a.keys)
+	radixSort(a.keys, &a.scr.buf)
 	switch a.t.kind {
 	case kBool:
 		c.UniqueCount = int64(min(a.trues, 1) + min(a.falses, 1))
@@ -277,6 +293,9 @@ func (a *accum) result(name string) ColumnProfile {
 	default:
 		c.UniqueCount = distinct(a.keys)
 		c.NumericStats = a.numericStats()
+	}
+	if cap(a.keys) > cap(a.scr.keys) {
+		a.scr.keys = a.keys[:0]
 	}
 	a.keys = nil
 	c.CompletenessPct = pct(nonNull, a.rows)

@@ -94,7 +94,8 @@ func typeOf(dt arrow.DataType) colType {
 	case *arrow.Time32Type, *arrow.Time64Type:
 		return colType{kind: kString, name: "TIME"}
 	case *arrow.DictionaryType:
-		return typeOf(t.ValueType)
+		// Dictionary arrays are read through their text; statistics as for text.
+		return colType{kind: kString, name: typeOf(t.ValueType).name}
 	}
 	return colType{kind: kString, name: strings.ToUpper(dt.String())}
 }

@@ -87,13 +87,14 @@ func ProfileParquet(ctx context.Context, path string, opt Options) (*TableProfil
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			scr := &scratch{}
 			for c := range jobs {
 				var err error
 				if c < 0 {
-					dupKey, err = t.distinctKeys(ctx, opt.PrimaryKey, stride, seed)
+					dupKey, err = t.distinctKeys(ctx, opt.PrimaryKey, stride, seed, scr)
 				} else {
 					var a *accum
-					if a, err = t.readColumn(ctx, c, stride, seed); err == nil {
+					if a, err = t.readColumn(ctx, c, stride, seed, scr); err == nil {
 						firsts[c] = a.first
 						p.Columns[c] = a.result(t.cols[c].name)
 					}
@@ -350,8 +351,8 @@ func (t *table) scan(ctx context.Context, c int, fn func(arr arrow.Array, from c
 	return nil
 }
 
-func (t *table) readColumn(ctx context.Context, c int, stride int64, seed maphash.Seed) (*accum, error) {
-	a := newAccum(t.cols[c].typ, stride, ceilDiv(t.rows, stride), seed)
+func (t *table) readColumn(ctx context.Context, c int, stride int64, seed maphash.Seed, scr *scratch) (*accum, error) {
+	a := newAccum(t.cols[c].typ, stride, ceilDiv(t.rows, stride), seed, scr)
 	err := t.scan(ctx, c, func(arr arrow.Array, from colType, base, n int64) {
 		if arr == nil {
 			a.skip(base, n)
@@ -365,7 +366,7 @@ func (t *table) readColumn(ctx context.Context, c int, stride int64, seed maphas
 // distinctKeys counts the distinct combinations of the key columns (a combination with nulls
 // counts too, like count(DISTINCT (a, b)) in DuckDB): each row's key is a hash folded over
 // the columns, read one column at a time.
-func (t *table) distinctKeys(ctx context.Context, names []string, stride int64, seed maphash.Seed) (int64, error) {
+func (t *table) distinctKeys(ctx context.Context, names []string, stride int64, seed maphash.Seed, scr *scratch) (int64, error) {
 	cols := t.rowsOf(names)
 	if len(cols) != len(names) {
 		return 0, nil // a key column is missing: nothing to count
@@ -395,6 +396,6 @@ func (t *table) distinctKeys(ctx context.Context, names []string, stride int64, 
 			return 0, err
 		}
 	}
-	radixSort(h)
+	radixSort(h, &scr.buf)
 	return distinct(h), nil
 }

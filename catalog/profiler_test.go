@@ -371,7 +371,7 @@ func TestRadixSort(t *testing.T) {
 		keys[i] = uint64(i*7919%5000) << (i % 3 * 8)
 	}
 	want := append([]uint64(nil), keys...)
-	radixSort(keys)
+	radixSort(keys, new([]uint64))
 	for i := 1; i < len(keys); i++ {
 		if keys[i-1] > keys[i] {
 			t.Fatalf("not sorted at %d", i)
@@ -392,6 +392,6 @@ func TestRadixSort(t *testing.T) {
 
 func sortedCopy(k []uint64) []uint64 {
 	c := append([]uint64(nil), k...)
-	radixSort(c)
+	radixSort(c, new([]uint64))
 	return c
 }

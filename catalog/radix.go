@@ -4,8 +4,9 @@ import "slices"
 
 // radixSort sorts keys in place: an LSD radix sort over bytes, skipping the byte positions
 // where all keys agree (common for small ranges). Much faster than a comparison sort for the
-// millions of keys of a large column; it needs a scratch copy of the same size.
-func radixSort(keys []uint64) {
+// millions of keys of a large column; it needs a scratch buffer of the same size, kept in
+// *scratch for reuse.
+func radixSort(keys []uint64, scratch *[]uint64) {
 	if len(keys) < 256 {
 		slices.Sort(keys)
 		return
@@ -16,7 +17,10 @@ func radixSort(keys []uint64) {
 			counts[b][byte(k>>(8*b))]++
 		}
 	}
-	buf := make([]uint64, len(keys))
+	if cap(*scratch) < len(keys) {
+		*scratch = make([]uint64, len(keys))
+	}
+	buf := (*scratch)[:len(keys)]
 	src, dst := keys, buf
 	for b := range 8 {
 		c := &counts[b]
