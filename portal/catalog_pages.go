@@ -3,15 +3,10 @@ package portal
 import (
 	"cmp"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -168,8 +163,7 @@ func (s *server) switchDataset(w http.ResponseWriter, r *http.Request) {
 	s.redirectFlash(w, r, "/catalog#datasets", "success", fmt.Sprintf("%s is %s. Your next `analyst pull` brings the change.", labelOf(ds, name), state))
 }
 
-// profile is the part of a table's profile (profiles.json, written by the catalog) that the
-// table page shows.
+// profile is the part of a table's catalog profile that the table page shows.
 type profile struct {
 	RowCount        int64          `json:"row_count"`
 	ColumnCount     int            `json:"column_count"`
@@ -196,8 +190,8 @@ type profile struct {
 		Description   string `json:"description"`
 	} `json:"related_tables"`
 	UsedByMetrics []struct{ Name, File string } `json:"used_by_metrics"`
-	Columns       []columnProfile                `json:"columns"`
-	SampleRows    []map[string]*string           `json:"sample_rows"`
+	Columns       []columnProfile               `json:"columns"`
+	SampleRows    []map[string]*string          `json:"sample_rows"`
 }
 
 type columnProfile struct {
@@ -342,10 +336,13 @@ func (s *server) tablePage(w http.ResponseWriter, r *http.Request) {
 			v.Table = row
 		}
 	}
-	raw, err := s.profileJSON(t.Name, t.ID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.failPage(w, r, err)
-		return
+	canSee := func(t config.Table) bool { return s.Policy.CanSee(user, t) }
+	var raw []byte
+	if cp, ok := s.catalog.Profile(t.Name, canSee); ok {
+		if raw, err = json.Marshal(cp); err != nil {
+			s.failPage(w, r, err)
+			return
+		}
 	}
 	if raw != nil {
 		var p profile
@@ -363,9 +360,8 @@ func (s *server) tablePage(w http.ResponseWriter, r *http.Request) {
 			v.SampleCols = append(v.SampleCols, c.Name)
 		}
 		for _, rel := range p.RelatedTables {
-			other, ok := s.Config.Catalogue.Table(rel.Table)
-			if !ok || !s.Policy.CanSee(user, other) {
-				continue // a private neighbour stays unnamed
+			if other, ok := s.Config.Catalogue.Table(rel.Table); !ok || !canSee(other) {
+				continue // a private neighbour stays unnamed (the catalog redacts it too)
 			}
 			v.Relations = append(v.Relations, relationView{Table: rel.Table, JoinColumn: rel.JoinColumn,
 				ForeignColumn: rel.ForeignColumn, Direction: rel.Direction, Description: rel.Description,
@@ -376,69 +372,8 @@ func (s *server) tablePage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "table", t.Name, v)
 }
 
-// profileJSON returns a table's profile from the catalog (Deps.Profile) or the profiles files.
-func (s *server) profileJSON(name, id string) ([]byte, error) {
-	if s.Profile != nil {
-		return s.Profile(name)
-	}
-	for _, f := range []string{filepath.Join(s.Config.Paths.Metadata, "profiles.json"),
-		filepath.Join(s.Config.Paths.Metadata, "private", "profiles.json")} {
-		tables, err := s.profiles.load(f)
-		if err != nil {
-			return nil, err
-		}
-		if p, ok := tables[name]; ok {
-			return p, nil
-		}
-		if p, ok := tables[id]; ok {
-			return p, nil
-		}
-	}
-	return nil, fmt.Errorf("profile of %s: %w", name, store.ErrNotFound)
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
 }
-
-// profileCache keeps each profiles file parsed until it changes on disk.
-type profileCache struct {
-	mu    sync.Mutex
-	files map[string]cachedProfiles
-}
-
-type cachedProfiles struct {
-	mod    time.Time
-	size   int64
-	tables map[string]json.RawMessage
-}
-
-func (c *profileCache) load(path string) (map[string]json.RawMessage, error) {
-	st, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if f, ok := c.files[path]; ok && f.mod.Equal(st.ModTime()) && f.size == st.Size() {
-		return f.tables, nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var doc struct {
-		Tables map[string]json.RawMessage `json:"tables"`
-	}
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if c.files == nil {
-		c.files = map[string]cachedProfiles{}
-	}
-	c.files[path] = cachedProfiles{mod: st.ModTime(), size: st.Size(), tables: doc.Tables}
-	return doc.Tables, nil
-}
-
-func containsFold(s, sub string) bool { return strings.Contains(strings.ToLower(s), strings.ToLower(sub)) }
 
 func labelOf(ds map[string]config.Dataset, name string) string { return cmp.Or(ds[name].Label, name) }

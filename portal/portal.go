@@ -30,14 +30,13 @@ type Deps struct {
 	Logger      *slog.Logger
 
 	// The web portal (web.go): sessions, sign-in, pages, /health and /metrics.
-	DB         *bolt.DB                           // portal sessions, one-time links, allow-list, passwords
-	Log        *pipeline.BoltPubSub               // pipeline lag and poison queue for /health and /metrics; nil: not shown
-	OIDCIssuer string                             // default https://accounts.google.com
-	Mailer     Mailer                             // default: SMTP from email.smtp_url
-	Profile    func(table string) ([]byte, error) // a table's profile JSON; default: the profiles files
-	DevMode    bool                               // cookies without Secure, only with a localhost (or unset) public_url
-	SessionTTL time.Duration                      // absolute session expiry; default 12h
-	IdleTTL    time.Duration                      // idle session expiry; default 2h
+	DB         *bolt.DB             // portal sessions, one-time links, allow-list, passwords
+	Log        *pipeline.BoltPubSub // pipeline lag and poison queue for /health and /metrics; nil: not shown
+	OIDCIssuer string               // default https://accounts.google.com
+	Mailer     Mailer               // default: SMTP from email.smtp_url
+	DevMode    bool                 // cookies without Secure, only with a localhost (or unset) public_url
+	SessionTTL time.Duration        // absolute session expiry; default 12h
+	IdleTTL    time.Duration        // idle session expiry; default 2h
 }
 
 // New returns the portal's HTTP handler.

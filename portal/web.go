@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/gorilla/sessions"
 
+	"github.com/ai-data-analyst/analyst/catalog"
 	"github.com/ai-data-analyst/analyst/store"
 )
 
@@ -38,7 +39,7 @@ type server struct {
 	metrics    *metrics
 	sessionTTL time.Duration
 	idleTTL    time.Duration
-	profiles   profileCache
+	catalog    *catalog.Store
 }
 
 func newServer(d Deps) *server {
@@ -67,6 +68,7 @@ func newServer(d Deps) *server {
 		s.Mailer = &smtpMailer{cfg: s.Config.Instance.Email, name: s.Config.Instance.Instance.Name}
 	}
 	s.pages = parsePages()
+	s.catalog = catalog.NewStore(d.Config, d.Logger)
 	s.oidc = &oidcClient{s: s}
 	s.metrics = newMetrics(s)
 	return s
@@ -186,8 +188,8 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name
 	user := UserFrom(r.Context())
 	inst := s.Config.Instance.Instance
 	v := view{
-		Site:  siteView{Name: inst.Name, Subtitle: inst.Subtitle, Copyright: inst.Copyright, Logo: safeLogo(inst.Logo)},
-		User:  user, Admin: user != nil && user.Role == store.RoleAdmin,
+		Site: siteView{Name: inst.Name, Subtitle: inst.Subtitle, Copyright: inst.Copyright, Logo: safeLogo(inst.Logo)},
+		User: user, Admin: user != nil && user.Role == store.RoleAdmin,
 		Title: title, Nav: name, Data: data,
 	}
 	if s.web() {
@@ -257,4 +259,3 @@ func (s *server) baseURL() string {
 	}
 	return ""
 }
-
