@@ -12,22 +12,34 @@ import (
 
 // Topics of the pipeline. A handler's failures go to "<its input topic>.failed".
 const (
-	TopicSyncRequested      = "sync.requested"
-	TopicTableExtracted     = "table.extracted"
-	TopicTableConverted     = "table.converted"
-	TopicTableProfiled      = "table.profiled"
-	TopicTablePublished     = "table.published"
-	TopicNotifyDelivered    = "notify.delivered"
-	TopicJiraWebhook        = "jira.webhook.received"
-	TopicJiraIssueFetched   = "jira.issue.fetched"
-	TopicPartitionLease     = "partition.lease"
-	FailedSuffix            = ".failed"
-	TopicPoisonReplayed     = "poison.replayed"
-	currentEventVersion     = 1
-	metadataRunID           = "run_id"
-	metadataTable           = "table"
-	metadataEventType       = "event_type"
-	metadataReplayOf        = "replay_of"
+	TopicSyncRequested    = "sync.requested"
+	TopicTableExtracted   = "table.extracted"
+	TopicTableConverted   = "table.converted"
+	TopicTableProfiled    = "table.profiled"
+	TopicTablePublished   = "table.published"
+	TopicNotifyDelivered  = "notify.delivered"
+	TopicJiraWebhook      = "jira.webhook.received"
+	TopicJiraIssueFetched = "jira.issue.fetched"
+	TopicPoisonReplayed   = "poison.replayed" // one marker per replayed poison message
+	FailedSuffix          = ".failed"
+)
+
+// currentEventVersion is the version this binary writes; older events still decode.
+const currentEventVersion = 1
+
+// Metadata keys a message carries; exported for handlers and the CLI.
+const (
+	MetaRunID    = "run_id"
+	MetaTable    = "table"
+	MetaReplayOf = "replay_of"
+	MetaChunk    = "chunk" // index of a chunk of a chunked initial load
+)
+
+// Metadata keys of poison messages and replays.
+const (
+	metadataRunID           = MetaRunID
+	metadataTable           = MetaTable
+	metadataReplayOf        = MetaReplayOf
 	metadataCorrelationID   = "correlation_id"
 	metadataAttempts        = "attempts"
 	metadataFailedAt        = "failed_at"
@@ -36,14 +48,6 @@ const (
 	metadataPoisonReason    = "reason_poisoned"
 	metadataOriginalUUID    = "original_uuid"
 	metadataOnlyHandler     = "only_handler"
-)
-
-// Metadata keys a message carries; exported for handlers and the CLI.
-const (
-	MetaRunID    = metadataRunID
-	MetaTable    = metadataTable
-	MetaReplayOf = metadataReplayOf
-	MetaChunk    = "chunk" // index of a chunk of a chunked initial load
 )
 
 // FailedTopic is the poison topic of a handler that consumes topic.
@@ -55,7 +59,6 @@ const (
 	TriggerManual   = "manual"
 	TriggerWebhook  = "webhook"
 	TriggerWatch    = "watch"
-	TriggerReplay   = "replay"
 	TriggerStartup  = "startup"
 )
 
