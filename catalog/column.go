@@ -117,7 +117,7 @@ func (a *accum) feed(arr arrow.Array, from colType, base int64) {
 		case kBool:
 			a.addBool(arr.(*array.Boolean).Value(i))
 		default:
-			k, _ := value(arr, i, from, a.t, a.seed)
+			k, _ := value(arr, i, a.t, a.seed)
 			a.addKey(k, arr, i)
 		}
 	}

@@ -163,9 +163,9 @@ var pow10 = func() (p [19]float64) {
 
 const microsPerDay = 86400 * 1e6
 
-// value reads element i of arr (not null) in the column's union type u: its key and, for
-// numbers, its value. text is filled only for kString columns.
-func value(arr arrow.Array, i int, from, u colType, seed maphash.Seed) (key uint64, f float64) {
+// value reads element i of arr (not null) as the column's union type u: its key and, for
+// numbers, its value.
+func value(arr arrow.Array, i int, u colType, seed maphash.Seed) (key uint64, f float64) {
 	switch u.kind {
 	case kBool:
 		if arr.(*array.Boolean).Value(i) {
@@ -180,7 +180,7 @@ func value(arr arrow.Array, i int, from, u colType, seed maphash.Seed) (key uint
 		v := int64(n.LowBits())
 		return intKey(v), float64(v) / pow10[u.scale]
 	case kFloat:
-		f := floatAt(arr, i, from)
+		f := floatAt(arr, i)
 		return floatKey(f), f
 	case kDate:
 		d := daysAt(arr, i)
@@ -214,7 +214,7 @@ func intAt(arr arrow.Array, i int) int64 {
 	return 0
 }
 
-func floatAt(arr arrow.Array, i int, from colType) float64 {
+func floatAt(arr arrow.Array, i int) float64 {
 	switch a := arr.(type) {
 	case *array.Float64:
 		return a.Value(i)
@@ -281,7 +281,7 @@ func textAt(arr arrow.Array, i int) string {
 	case *array.Uint64:
 		return strconv.FormatUint(a.Value(i), 10)
 	case *array.Float64, *array.Float32, *array.Float16:
-		return formatFloat(floatAt(arr, i, colType{}))
+		return formatFloat(floatAt(arr, i))
 	case *array.Decimal128:
 		return formatDecimal(a.Value(i), a.DataType().(*arrow.Decimal128Type).Scale)
 	case *array.Date32, *array.Date64:

@@ -156,7 +156,7 @@ func ProfileParquet(ctx context.Context, path string, opt Options) (*TableProfil
 			p.DateRange = &DateRange{Column: c.Name, Earliest: c.DateStats.Earliest, Latest: c.DateStats.Latest}
 		}
 	}
-	if len(opt.PrimaryKey) > 0 && len(t.rowsOf(opt.PrimaryKey)) == len(opt.PrimaryKey) {
+	if len(opt.PrimaryKey) > 0 && len(t.colIndexes(opt.PrimaryKey)) == len(opt.PrimaryKey) {
 		p.DuplicateRows = working - dupKey
 	}
 	if len(p.Columns) > 0 {
@@ -297,8 +297,8 @@ func (t *table) close() {
 	}
 }
 
-// rowsOf returns the columns of names that the table has.
-func (t *table) rowsOf(names []string) []int {
+// colIndexes returns the indexes of the columns of names that the table has.
+func (t *table) colIndexes(names []string) []int {
 	var idx []int
 	for _, n := range names {
 		for i, c := range t.cols {
@@ -367,7 +367,7 @@ func (t *table) readColumn(ctx context.Context, c int, stride int64, seed maphas
 // counts too, like count(DISTINCT (a, b)) in DuckDB): each row's key is a hash folded over
 // the columns, read one column at a time.
 func (t *table) distinctKeys(ctx context.Context, names []string, stride int64, seed maphash.Seed, scr *scratch) (int64, error) {
-	cols := t.rowsOf(names)
+	cols := t.colIndexes(names)
 	if len(cols) != len(names) {
 		return 0, nil // a key column is missing: nothing to count
 	}
@@ -386,7 +386,7 @@ func (t *table) distinctKeys(ctx context.Context, names []string, stride int64, 
 				}
 				k := uint64(0x9e3779b97f4a7c15) // null
 				if arr != nil && !arr.IsNull(int(i)) {
-					k, _ = value(arr, int(i), from, u, seed)
+					k, _ = value(arr, int(i), u, seed)
 				}
 				j := r / stride
 				h[j] = maphash.Comparable(seed, [2]uint64{h[j], k})

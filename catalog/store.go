@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -262,19 +263,13 @@ func (s *Store) Metrics(canSee func(config.Table) bool) ([]MetricSummary, error)
 // files, never joined into a path. A metric using a table the caller may not see is
 // ErrMetricNotFound, like a missing one.
 func (s *Store) Metric(category, name string, canSee func(config.Table) bool) (*MetricView, error) {
-	stem := name
-	for _, ext := range []string{".yml", ".yaml"} {
-		if len(stem) > len(ext) && stem[len(stem)-len(ext):] == ext {
-			stem = stem[:len(stem)-len(ext)]
-			break
-		}
-	}
+	stem := strings.TrimSuffix(strings.TrimSuffix(name, ".yml"), ".yaml")
 	if !segment.MatchString(category) || !segment.MatchString(stem) {
 		return nil, ErrInvalidMetricPath
 	}
 	for _, m := range s.metrics() {
-		dir, file := filepath.Split(m.File)
-		if filepath.Clean(dir) != category || (file != stem+".yml" && file != stem+".yaml") {
+		dir, file, _ := strings.Cut(m.File, "/")
+		if dir != category || (file != stem+".yml" && file != stem+".yaml") {
 			continue
 		}
 		if !s.visibleMetric(m, canSee) {
