@@ -35,6 +35,7 @@ type Deps struct {
 	OIDCIssuer string               // default https://accounts.google.com
 	Mailer     Mailer               // default: SMTP from email.smtp_url
 	DevMode    bool                 // cookies without Secure, only with a localhost (or unset) public_url
+	LocalURL   string               // where links point when public_url is unset (a server on loopback)
 	SessionTTL time.Duration        // absolute session expiry; default 12h
 	IdleTTL    time.Duration        // idle session expiry; default 2h
 }

@@ -248,8 +248,9 @@ func (s *server) redirectFlash(w http.ResponseWriter, r *http.Request, to, kind,
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
-// baseURL is where links sent to users point: instance.public_url, else https://server.hostname.
-// Never the request's Host header, which a client can forge.
+// baseURL is where links sent to users point: instance.public_url, else https://server.hostname,
+// else the loopback address of a local instance. Never the request's Host header, which a
+// client can forge.
 func (s *server) baseURL() string {
 	if u := strings.TrimRight(s.Config.Instance.Instance.PublicURL, "/"); u != "" {
 		return u
@@ -257,5 +258,5 @@ func (s *server) baseURL() string {
 	if h := s.Config.Instance.Server.Hostname; h != "" {
 		return "https://" + h
 	}
-	return ""
+	return strings.TrimRight(s.LocalURL, "/")
 }
