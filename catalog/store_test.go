@@ -159,6 +159,13 @@ func TestPrivateTablesStayOutOfPublicFileAndViews(t *testing.T) {
 	if _, ok := pubFile.Tables["items"]; ok {
 		t.Error("items stayed in the public file after becoming private")
 	}
+	// The store sees the rewritten files.
+	if _, ok := s.Profile("items", publicOnly(cfg)); ok {
+		t.Error("a standard analyst still gets items after it became private")
+	}
+	if p, ok := s.Profile("items", everyone); !ok || p.Columns[0].SampleValues[0] != "secret-sample-items" {
+		t.Error("the store did not reread the changed files")
+	}
 }
 
 func TestCatalogGroupsAndFilters(t *testing.T) {
