@@ -34,7 +34,7 @@ type initOptions struct {
 	name, domain, source, publicURL, tables      string
 	kbcURL, kbcToken, kbcProject                 string
 	csvPath, bqProject, bqDataset, bqCredentials string
-	bqMaxBytes                                   string
+	bqMaxBytes, bqEndpoint                       string
 	demo, nonInteractive, force                  bool
 	largeRows                                    int64
 }
@@ -70,6 +70,7 @@ func runInit(ctx context.Context, g *globals, args []string) error {
 	fs.StringVar(&o.bqDataset, "bq-dataset", "", "BigQuery dataset")
 	fs.StringVar(&o.bqCredentials, "bq-credentials", "", "service-account JSON key file (empty: workload identity / application default credentials)")
 	fs.StringVar(&o.bqMaxBytes, "bq-max-bytes", "", "refuse BigQuery queries that would scan more than this, e.g. 50GB")
+	fs.StringVar(&o.bqEndpoint, "bq-endpoint", "", "BigQuery REST endpoint of an emulator (no credentials are sent)")
 	fs.StringVar(&o.publicURL, "public-url", "", "URL analysts open, e.g. https://data.acme.com")
 	fs.StringVar(&o.tables, "tables", "", `tables to sync: "all" or ids/numbers, comma-separated; "id:strategy" sets a strategy`)
 	fs.Int64Var(&o.largeRows, "large-rows", defaultLargeRows, "tables with at least this many rows are synced incrementally")
@@ -321,10 +322,12 @@ func (w *wizard) bigquery(ctx context.Context) (string, []*proposal, error) {
 	if o.bqMaxBytes != "" {
 		block += fmt.Sprintf("    max_bytes: %s\n", yamlScalar(o.bqMaxBytes))
 	}
-	settings := &yamlSettings{home: w.home, yaml: "project: " + yamlScalar(o.bqProject) + "\ndataset: " + yamlScalar(o.bqDataset) + "\n"}
-	if o.bqCredentials != "" {
-		settings.yaml += "credentials_file: " + yamlScalar(o.bqCredentials) + "\n"
+	if o.bqEndpoint != "" {
+		block += fmt.Sprintf("    endpoint: %s\n", yamlScalar(o.bqEndpoint))
 	}
+	// The same keys, without the indentation of the data_source block.
+	settings := &yamlSettings{home: w.home, yaml: strings.ReplaceAll(strings.TrimPrefix(block, "  bigquery:\n"), "\n    ", "\n")}
+	settings.yaml = strings.TrimPrefix(settings.yaml, "    ")
 	var all []*proposal
 	c, err := connectors.Open("bigquery", settings)
 	if err == nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/ai-data-analyst/analyst/config"
+	"github.com/ai-data-analyst/analyst/connectors/bigquery/bqtest"
 	"github.com/ai-data-analyst/analyst/connectors/keboola/keboolatest"
 )
 
@@ -316,5 +317,38 @@ func TestInitDemo(t *testing.T) {
 	_, stderr, code := analyst(t, home, "init", "--demo", "--non-interactive")
 	if code == 0 || !strings.Contains(stderr, "--force") {
 		t.Fatalf("second init --demo must refuse: %d %s", code, stderr)
+	}
+}
+
+// BigQuery through flags against the fake REST API: the dataset's tables are listed with their
+// schemas, a partitioned table keeps its partition column, and the instance syncs.
+func TestInitBigQueryNonInteractive(t *testing.T) {
+	bq := bqtest.New(t, "acme")
+	bq.AddTable(bqtest.Table{Dataset: "shop", Name: "orders", PartitionBy: "ordered_on",
+		Fields: []string{"order_id:INTEGER", "ordered_on:DATE", "total:NUMERIC"},
+		Rows:   [][]any{{1, "2024-01-02", "10.50"}, {2, "2024-02-03", "20.00"}, {3, "2024-02-04", "1.25"}}})
+	bq.AddTable(bqtest.Table{Dataset: "shop", Name: "stores", Fields: []string{"id:INTEGER", "city:STRING"},
+		Rows: [][]any{{1, "Brno"}}})
+	home := t.TempDir()
+	out, stderr, code := analyst(t, home, "init", "--non-interactive", "--name", "BQ", "--domain", "acme.com", "--source", "bigquery",
+		"--bq-project", "acme", "--bq-dataset", "shop", "--bq-endpoint", bq.URL, "--bq-max-bytes", "10GB", "--large-rows", "3")
+	if code != 0 {
+		t.Fatalf("init: %d\n%s%s", code, out, stderr)
+	}
+	cfg, err := config.Load(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := tableByName(t, cfg, "orders"); o.SyncStrategy != config.Incremental || o.PartitionBy != "ordered_on" || o.PrimaryKey[0] != "order_id" {
+		t.Fatalf("orders: %+v", o)
+	}
+	if s := tableByName(t, cfg, "stores"); s.SyncStrategy != config.FullRefresh {
+		t.Fatalf("stores: %+v", s)
+	}
+	if out, stderr, code = analyst(t, home, "sync"); code != 0 {
+		t.Fatalf("sync: %d\n%s%s", code, out, stderr)
+	}
+	if n := parquetRows(t, filepath.Join(cfg.Paths.Parquet, "shop/orders/*.parquet")); n != 3 {
+		t.Fatalf("orders: %d rows", n)
 	}
 }
