@@ -20,7 +20,7 @@ type Table struct {
 	Dataset, Name string
 	Description   string
 	Fields        []string // "name:TYPE", TYPE one of STRING, INTEGER, FLOAT, NUMERIC, BOOLEAN, DATE, DATETIME, TIMESTAMP
-	Rows          [][]any // nil is NULL
+	Rows          [][]any  // nil is NULL
 	PartitionBy   string
 }
 
