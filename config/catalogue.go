@@ -372,6 +372,10 @@ func (c *Config) resolveTable(d *tableDef, mapping map[string]string, now time.T
 	} else if sources := c.Sources(); len(c.Instance.DataSource.blocks) > 0 && !contains(sources, t.Source) {
 		bad("source", "%s (configure it under data_source in %s)", notOneOf(t.Source, sources), c.instanceFile)
 	}
+	if t.Schedule == "" {
+		t.Schedule = c.Instance.DataSource.Schedules[t.Source] // the source's schedule, if any
+	}
+
 	if t.Dataset != "" && len(c.Instance.Datasets) > 0 {
 		if _, ok := c.Instance.Datasets[t.Dataset]; !ok {
 			bad("dataset", "%s (datasets are listed in %s)", notOneOf(t.Dataset, sortedKeys(c.Instance.Datasets)), c.instanceFile)

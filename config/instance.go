@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/ai-data-analyst/analyst/schedule"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,8 +68,10 @@ func (a Auth) Domains() []string {
 // DataSource is the data_source block: the default connector and one block per connector.
 // The blocks are kept as YAML and decoded by their connector (Config.ConnectorSettings).
 type DataSource struct {
-	Type   string
-	blocks map[string]*yaml.Node
+	Type string
+	// Schedules are per-source defaults (data_source.<name>.schedule) for tables without one.
+	Schedules map[string]string
+	blocks    map[string]*yaml.Node
 }
 
 // Jira configures the Jira webhook intake and API access.
@@ -207,7 +210,7 @@ func decodeInstance(file string, root *yaml.Node) (Instance, problems) {
 }
 
 func decodeDataSource(file string, n *yaml.Node, probs problems) (DataSource, problems) {
-	ds := DataSource{blocks: map[string]*yaml.Node{}}
+	ds := DataSource{blocks: map[string]*yaml.Node{}, Schedules: map[string]string{}}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return ds, probs
 	}
@@ -229,11 +232,31 @@ func decodeDataSource(file string, n *yaml.Node, probs problems) (DataSource, pr
 			probs.add(file, k.Line, key, "block defined twice (first at line %d)", ds.blocks[k.Value].Line)
 		case v.Kind == yaml.MappingNode || (v.Kind == yaml.ScalarNode && v.Tag == "!!null"):
 			ds.blocks[k.Value] = v
+			probs = takeSchedule(file, k.Value, v, ds.Schedules, probs)
 		default:
 			probs.add(file, v.Line, key, "must be a mapping of the %s connector's settings", k.Value)
 		}
 	}
 	return ds, probs
+}
+
+// takeSchedule moves a connector block's `schedule` key (a default for the source's tables) out
+// of the block, so the connector's strict decoding never sees it.
+func takeSchedule(file, source string, block *yaml.Node, schedules map[string]string, probs problems) problems {
+	for i := 0; i+1 < len(block.Content); i += 2 {
+		if block.Content[i].Value != "schedule" {
+			continue
+		}
+		v := block.Content[i+1]
+		if _, err := schedule.Parse(v.Value); err != nil {
+			probs.add(file, v.Line, "data_source."+source+".schedule", "%v", err)
+		} else {
+			schedules[source] = strings.TrimSpace(v.Value)
+		}
+		block.Content = append(block.Content[:i:i], block.Content[i+2:]...)
+		return probs
+	}
+	return probs
 }
 
 // finish applies defaults and checks what the blocks' types cannot express.
