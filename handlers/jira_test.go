@@ -163,18 +163,35 @@ func (s *jiraServer) rows(t testing.TB, table, sel, where string) []string {
 	}
 	defer db.Close()
 	q := fmt.Sprintf("SELECT %s FROM read_parquet('%s') WHERE %s ORDER BY 1", sel, glob, where)
+	// A month file replaced while DuckDB reads it (it may open a file more than once) fails the
+	// query; the next read sees the new file.
+	for attempt := 0; ; attempt++ {
+		out, err := queryColumn(db, q)
+		if err == nil {
+			return out
+		}
+		if attempt == 5 {
+			t.Fatalf("%s: %v", q, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func queryColumn(db *sql.DB, q string) ([]string, error) {
 	r, err := db.Query(q)
 	if err != nil {
-		t.Fatalf("%s: %v", q, err)
+		return nil, err
 	}
 	defer r.Close()
 	var out []string
 	for r.Next() {
 		var v sql.NullString
-		r.Scan(&v)
+		if err := r.Scan(&v); err != nil {
+			return nil, err
+		}
 		out = append(out, v.String)
 	}
-	return out
+	return out, r.Err()
 }
 
 func waitUntil(t testing.TB, what string, timeout time.Duration, cond func() bool) {
