@@ -122,7 +122,8 @@ type puller struct {
 
 	mu    sync.Mutex
 	state state
-	saved []byte // the state as last read or written, so an unchanged one is not rewritten
+	saved []byte          // the state as last read or written, so an unchanged one is not rewritten
+	dirs  map[string]bool // directories with renames not yet fsynced
 }
 
 // Run pulls the workspace opts.Dir from the server.
@@ -167,6 +168,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	err = p.download(ctx, todo)
 	// What arrived is kept and remembered even when some files failed.
+	if serr := p.syncDirs(); err == nil {
+		err = serr
+	}
 	if serr := p.saveState(); err == nil {
 		err = serr
 	}
@@ -246,7 +250,7 @@ func newPuller(opts Options) (*puller, error) {
 			TLSHandshakeTimeout:   30 * time.Second,
 		}}
 	}
-	return &puller{opts: opts, client: client, server: u, dir: dir, log: opts.Logger}, nil
+	return &puller{opts: opts, client: client, server: u, dir: dir, log: opts.Logger, dirs: map[string]bool{}}, nil
 }
 
 // layout creates the workspace's folders; existing ones are left as they are.
@@ -588,7 +592,7 @@ func (p *puller) fetch(ctx context.Context, f workspace.File, bar *mpb.Bar) erro
 	if bar != nil {
 		w = barWriter{w, bar}
 	}
-	n, err := io.Copy(w, io.LimitReader(resp.Body, f.Size-have+1))
+	n, err := io.CopyBuffer(w, io.LimitReader(resp.Body, f.Size-have+1), make([]byte, 256<<10))
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
@@ -600,8 +604,15 @@ func (p *puller) fetch(ctx context.Context, f workspace.File, bar *mpb.Bar) erro
 		return fmt.Errorf("verification failed (%d bytes, expected %d with sha256 %s…): discarded", got, f.Size, f.SHA256[:12])
 	}
 	os.Chmod(partial, 0o444) // a read-only mirror
+	if err := syncFile(partial); err != nil {
+		return err
+	}
+	// Renamed whole into place; the directories are fsynced once, after all downloads.
 	dest := filepath.Join(p.dir, "server", filepath.FromSlash(f.Path))
-	if err := store.PublishFile(partial, dest); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return err
+	}
+	if err := os.Rename(partial, dest); err != nil {
 		return err
 	}
 	fi, err := os.Stat(dest)
@@ -610,7 +621,33 @@ func (p *puller) fetch(ctx context.Context, f workspace.File, bar *mpb.Bar) erro
 	}
 	p.mu.Lock()
 	p.state.Files[f.Path] = fileState{Size: fi.Size(), MTime: fi.ModTime(), SHA256: f.SHA256}
+	p.dirs[filepath.Dir(dest)] = true
 	p.mu.Unlock()
+	return nil
+}
+
+func syncFile(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// syncDirs makes the renames of the downloads durable, before the state records them.
+func (p *puller) syncDirs() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for d := range p.dirs {
+		if err := store.SyncDir(d); err != nil {
+			return err
+		}
+		delete(p.dirs, d)
+	}
 	return nil
 }
 
