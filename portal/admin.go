@@ -310,4 +310,3 @@ func (s *server) adminSync(w http.ResponseWriter, r *http.Request) {
 	s.Logger.Info("manual sync", "run_id", runID, "tables", len(names), "by", by)
 	s.redirectFlash(w, r, "/runs/"+runID, "success", fmt.Sprintf("Sync of %d table(s) started.", len(names)))
 }
-

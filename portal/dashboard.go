@@ -69,8 +69,12 @@ func freshness(t config.Table, last *time.Time, now time.Time) (*time.Time, bool
 }
 
 type dashboardView struct {
-	Tables      []tableRow
-	Totals      struct{ Tables, Columns int; Rows, Bytes int64; Stale, Failed int }
+	Tables []tableRow
+	Totals struct {
+		Tables, Columns int
+		Rows, Bytes     int64
+		Stale, Failed   int
+	}
 	Runs        []*store.Run
 	Failed      []*store.Run
 	NeedsSetup  bool

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/oauth2-proxy/mockoidc"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/ai-data-analyst/analyst/access"
 	"github.com/ai-data-analyst/analyst/config"
@@ -47,6 +48,8 @@ type webOptions struct {
 	log      *pipeline.BoltPubSub
 	sync     func(tables []string, trigger, by string) (string, error)
 	home     string // an instance folder prepared by the caller
+	// pipeline, when set, runs a real pipeline on the fixture's store.
+	pipeline func(cfg *config.Config, db *bolt.DB, runs *store.Runs) (sync func([]string, string, string) (string, error), rep *pipeline.Replayer, log *pipeline.BoltPubSub)
 }
 
 func newWebFixture(t *testing.T, o webOptions) *webFixture {
@@ -91,6 +94,9 @@ datasets:
 	f.adminToken, _, _ = users.CreateToken("boss@example.com", "test")
 	users.Add("ann@example.com", store.RoleAnalyst)
 	users.Add("pat@example.com", store.RolePrivileged)
+	if o.pipeline != nil {
+		o.sync, o.replayer, o.log = o.pipeline(cfg, db, runs)
+	}
 	if o.sync == nil {
 		o.sync = func(tables []string, trigger, by string) (string, error) {
 			f.synced = append(f.synced, tables)
@@ -700,4 +706,3 @@ func (s *smtpSink) next(t *testing.T) string {
 		return ""
 	}
 }
-
