@@ -37,6 +37,7 @@ type Env struct {
 	Logger   *slog.Logger
 	Progress *Progress
 	Now      func() time.Time
+	Scripts  ScriptQueue // analysts' notification scripts; nil: none
 
 	mu      sync.Mutex
 	sources map[string]connectors.Connector
