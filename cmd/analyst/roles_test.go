@@ -1,0 +1,218 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/ai-data-analyst/analyst/handlers"
+	"github.com/ai-data-analyst/analyst/pipeline"
+	"github.com/ai-data-analyst/analyst/pipeline/natsembed"
+	"github.com/ai-data-analyst/analyst/store"
+)
+
+// publishedCounts reads every table.published event in the stream: table -> count.
+func publishedCounts(t *testing.T, js nats.JetStreamContext) map[string]int {
+	t.Helper()
+	sub, err := js.SubscribeSync(pipeline.TopicTablePublished, nats.OrderedConsumer(), nats.DeliverAll(), nats.BindStream("ANALYST"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	counts := map[string]int{}
+	for {
+		m, err := sub.NextMsg(300 * time.Millisecond)
+		if err != nil {
+			return counts
+		}
+		var ev struct {
+			Table string `json:"table"`
+		}
+		json.Unmarshal(m.Data, &ev)
+		counts[ev.Table]++
+	}
+}
+
+// Three worker processes share 50 tables over a real JetStream server; one is killed mid-way.
+// Its unacknowledged messages go to the others, and every table is published exactly once.
+func TestWorkersShareTheWorkAndSurviveAKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three worker processes")
+	}
+	ns, err := natsembed.Start(t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Shutdown()
+
+	const tables, rows = 50, 3000
+	home := t.TempDir()
+	writeFile(t, filepath.Join(home, "config/instance.yaml"), fmt.Sprintf(
+		"instance: {name: Scale}\ndata_source: {type: csv, csv: {path: source}}\npipeline: {backend: nats, nats_url: %q}\n", ns.ClientURL()))
+	var cat strings.Builder
+	cat.WriteString("```yaml\ntables:\n")
+	var csv strings.Builder
+	csv.WriteString("id,name,amount\n")
+	for r := range rows {
+		fmt.Fprintf(&csv, "%d,item %d,%d.5\n", r, r, r)
+	}
+	var names []string
+	for i := range tables {
+		name := fmt.Sprintf("t%02d", i)
+		names = append(names, name)
+		fmt.Fprintf(&cat, "  - {id: %s, name: %s, folder: scale, description: T, primary_key: id, sync_strategy: full_refresh}\n", name, name)
+		writeFile(t, filepath.Join(home, "source", name+".csv"), csv.String())
+	}
+	cat.WriteString("```\n")
+	writeFile(t, filepath.Join(home, "docs/data_description.md"), cat.String())
+
+	var workers []*exec.Cmd
+	var logs []*syncBuffer
+	for i := range 3 {
+		cmd := exec.Command(binary, "--home", home, "worker", "--id", fmt.Sprintf("w%d", i), "--ack-wait", "3s")
+		buf := &syncBuffer{}
+		cmd.Stderr = buf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		workers, logs = append(workers, cmd), append(logs, buf)
+	}
+	defer func() {
+		for _, w := range workers {
+			w.Process.Signal(syscall.SIGTERM)
+			w.Wait()
+		}
+	}()
+	for i, l := range logs {
+		deadline := time.Now().Add(15 * time.Second)
+		for !strings.Contains(l.String(), "worker running") {
+			if time.Now().After(deadline) {
+				t.Fatalf("worker %d did not start:\n%s", i, l.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	// The trigger side (an api process) publishes one sync.requested per table.
+	backend, err := pipeline.NewNATSBackend(ns.ClientURL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backend.Close()
+	db, err := store.OpenDB(filepath.Join(t.TempDir(), "api.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.CloseDB(db)
+	runs, _ := store.NewRuns(db)
+	for _, n := range names {
+		if _, err := handlers.RequestSync(backend.Publisher(), runs, []string{n}, pipeline.TriggerManual, "test", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := nc.JetStream()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(publishedCounts(t, js)) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing published:\n%s", logs[0].String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	workers[0].Process.Kill() // mid-way: it holds unacknowledged messages
+	workers[0].Wait()
+	workers = workers[1:]
+
+	var counts map[string]int
+	for {
+		counts = publishedCounts(t, js)
+		if len(counts) == tables {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d tables published after the kill:\n%s", len(counts), tables, logs[1].String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(4 * time.Second) // past the ack wait: any redelivery would have published again
+	counts = publishedCounts(t, js)
+	for _, n := range names {
+		if counts[n] != 1 {
+			t.Errorf("table %s published %d times", n, counts[n])
+		}
+	}
+	if n := parquetRows(t, filepath.Join(home, "data/parquet/scale/*.parquet")); n != tables*rows {
+		t.Fatalf("%d rows in the Parquet files, want %d", n, tables*rows)
+	}
+	worked := 0
+	for _, l := range logs[1:] {
+		if strings.Contains(l.String(), "manifest updated") {
+			worked++
+		}
+	}
+	if worked < 2 {
+		t.Errorf("the surviving workers did not both take work")
+	}
+}
+
+// Two workers publishing the same stage output (a stage redone after a crash) put it in the
+// stream once; triggers and failure records are never deduplicated.
+func TestOncePublisherAcrossWorkers(t *testing.T) {
+	ns, err := natsembed.Start(t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Shutdown()
+	var pubs []*sharedBackend
+	for range 2 {
+		b, err := newSharedBackend(ns.ClientURL(), time.Minute, slogDiscard())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		pubs = append(pubs, b)
+	}
+	for _, b := range pubs {
+		for range 2 {
+			ev := pipeline.TablePublished{Rows: 3}
+			pipeline.Stamp(&ev.Header, "run1", "orders")
+			if err := pipeline.Publish(b.Publisher(), ev); err != nil {
+				t.Fatal(err)
+			}
+			req := pipeline.SyncRequested{Trigger: pipeline.TriggerManual}
+			pipeline.Stamp(&req.Header, "run1", "orders")
+			if err := pipeline.Publish(b.Publisher(), req); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	other := pipeline.TablePublished{}
+	pipeline.Stamp(&other.Header, "run2", "orders")
+	pipeline.Publish(pubs[1].Publisher(), other)
+
+	nc, _ := nats.Connect(ns.ClientURL())
+	defer nc.Close()
+	js, _ := nc.JetStream()
+	if c := publishedCounts(t, js); c["orders"] != 2 {
+		t.Fatalf("table.published for orders: %d, want one per run (2)", c["orders"])
+	}
+	info, _ := js.StreamInfo("ANALYST", &nats.StreamInfoRequest{SubjectsFilter: pipeline.TopicSyncRequested})
+	if info.State.Subjects[pipeline.TopicSyncRequested] != 4 {
+		t.Fatalf("sync.requested must never be deduplicated: %v", info.State.Subjects)
+	}
+}
+
+func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
