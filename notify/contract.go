@@ -31,6 +31,14 @@ var ErrNoOutput = errors.New("the script printed nothing on stdout (it must prin
 // ParseResult reads a script's stdout. Diagnostics belong on stderr; anything but exactly one
 // JSON object with a boolean "notify" is an error that names the problem.
 func ParseResult(stdout []byte) (Result, error) {
+	r, err := parseResult(stdout)
+	if err != nil {
+		return Result{}, err
+	}
+	return r, nil
+}
+
+func parseResult(stdout []byte) (Result, error) {
 	out := bytes.TrimSpace(stdout)
 	if len(out) == 0 {
 		return Result{}, ErrNoOutput
