@@ -184,7 +184,9 @@ func (t *Telegram) SendText(ctx context.Context, chat int64, text string, button
 		}
 		payload["reply_markup"] = map[string]any{"inline_keyboard": rows}
 	}
-	send := func() error { return t.withRetry(ctx, func() error { return t.callJSON(ctx, "sendMessage", payload, nil) }) }
+	send := func() error {
+		return t.withRetry(ctx, func() error { return t.callJSON(ctx, "sendMessage", payload, nil) })
+	}
 	err := send()
 	if isParseError(err) {
 		delete(payload, "parse_mode")
