@@ -57,6 +57,7 @@ func New(d Deps) http.Handler {
 	s.userRoutes(api)
 	s.tableRoutes(api)
 	s.distributionRoutes(api)
+	s.catalogAPIRoutes(api)
 	s.webRoutes(r, api)
 	r.NotFoundHandler = s.chain(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !isAPI(r) {

@@ -9,8 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/ai-data-analyst/analyst/access"
+	"github.com/ai-data-analyst/analyst/catalog"
 	"github.com/ai-data-analyst/analyst/config"
 	"github.com/ai-data-analyst/analyst/portal"
 	"github.com/ai-data-analyst/analyst/store"
@@ -22,6 +24,7 @@ type fixture struct {
 	runs                                 *store.Runs
 	admin, analyst, privileged, outsider string
 	synced                               [][]string
+	cfg                                  *config.Config
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -46,7 +49,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(func() { store.CloseDB(db) })
 	users, _ := store.NewUsers(db)
 	runs, _ := store.NewRuns(db)
-	f := &fixture{users: users, runs: runs}
+	f := &fixture{users: users, runs: runs, cfg: cfg}
 	token := func(email, role string) string {
 		if _, err := users.Add(email, role); err != nil {
 			t.Fatal(err)
@@ -110,6 +113,8 @@ func TestRouteAuth(t *testing.T) {
 		signedIn     bool // any user; otherwise admin only
 	}{
 		{"GET", "/api/tables", nil, true},
+		{"GET", "/api/catalog", nil, true},
+		{"GET", "/api/metrics", nil, true},
 		{"GET", "/api/runs", nil, false},
 		{"GET", "/api/runs/run-x", nil, false},
 		{"POST", "/api/runs/run-x/replay", nil, false},
@@ -218,5 +223,36 @@ func TestAdminUserAutomation(t *testing.T) {
 	code, body = f.do(t, "GET", "/api/runs/run-1", f.admin, nil)
 	if code != 200 || !bytes.Contains(body, []byte(`"status":"queued"`)) {
 		t.Fatalf("run: %d %s", code, body)
+	}
+}
+
+func TestCatalogAPIRespectsAccess(t *testing.T) {
+	f := newFixture(t)
+	files := catalog.FilesFor(f.cfg.Paths)
+	for _, name := range []string{"orders", "salaries"} {
+		tbl, _ := f.cfg.Catalogue.Table(name)
+		p := &catalog.TableProfile{TableID: tbl.ID, Name: tbl.Name, RowCount: 42}
+		if err := files.Put(f.cfg, tbl, p, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, body := f.do(t, "GET", "/api/catalog/profile/orders", f.analyst, nil); code != 200 || !bytes.Contains(body, []byte(`"row_count":42`)) {
+		t.Fatalf("public profile: %d %s", code, body)
+	}
+	if code, _ := f.do(t, "GET", "/api/catalog/profile/salaries", f.analyst, nil); code != http.StatusNotFound {
+		t.Fatalf("a private profile must be a 404 for an analyst, got %d", code)
+	}
+	if code, _ := f.do(t, "GET", "/api/catalog/profile/nonexistent", f.analyst, nil); code != http.StatusNotFound {
+		t.Fatalf("unknown table: %d", code)
+	}
+	if code, _ := f.do(t, "GET", "/api/catalog/profile/salaries", f.privileged, nil); code != 200 {
+		t.Fatalf("privileged: %d", code)
+	}
+	_, body := f.do(t, "GET", "/api/catalog", f.analyst, nil)
+	if bytes.Contains(body, []byte("salaries")) {
+		t.Fatalf("the catalog shows a private table to an analyst: %s", body)
+	}
+	if code, _ := f.do(t, "GET", "/api/metrics/sales/..passwd", f.analyst, nil); code != http.StatusBadRequest {
+		t.Fatalf("an invalid metric name: %d, want 400", code)
 	}
 }
