@@ -139,7 +139,7 @@ func (d *Desktop) Unlink(user string) error {
 	}
 	d.mu.Unlock()
 	for _, c := range open {
-		c.ws.Close(websocket.StatusPolicyViolation, "unlinked")
+		go c.ws.Close(websocket.StatusPolicyViolation, "unlinked") // the close handshake waits for the app
 	}
 	return nil
 }
