@@ -28,6 +28,7 @@ type Deps struct {
 	Users       *store.Users
 	Policy      *access.Policy
 	Logger      *slog.Logger
+	Backup      BackupFunc // POST /api/admin/backup; nil: not offered
 
 	// The web portal (web.go): sessions, sign-in, pages, /health and /metrics.
 	DB         *bolt.DB             // portal sessions, one-time links, allow-list, passwords
@@ -58,6 +59,7 @@ func New(d Deps) http.Handler {
 	s.tableRoutes(api)
 	s.distributionRoutes(api)
 	s.catalogAPIRoutes(api)
+	s.backupRoutes(api, d.Backup)
 	s.webRoutes(r, api)
 	r.NotFoundHandler = s.chain(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !isAPI(r) {

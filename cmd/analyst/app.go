@@ -71,6 +71,10 @@ func openApp(g *globals, opts openOptions) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := store.Migrate(db, g.logger); err != nil {
+		store.CloseDB(db)
+		return nil, err
+	}
 	a := &app{cfg: cfg, db: db, logger: g.logger}
 	if err := a.init(); err != nil {
 		a.close()

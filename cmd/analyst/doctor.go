@@ -84,6 +84,9 @@ func runDoctor(ctx context.Context, g *globals, args []string) error {
 		}
 	}
 	report(true, "schedules", fmt.Sprintf("%d of %d tables scheduled", scheduled, len(cfg.Catalogue.Tables)))
+	for _, c := range opsChecks(ctx, cfg) {
+		report(c.ok, c.what, c.detail)
+	}
 	if failed > 0 {
 		return &exitError{code: 1, msg: fmt.Sprintf("%d check(s) failed", failed)}
 	}
