@@ -105,7 +105,8 @@ type JiraOptions struct {
 	Logger *slog.Logger
 	// AttachmentLimit skips larger attachments (default 50 MiB).
 	AttachmentLimit int64
-	// FetchConcurrency is how many issues are fetched at once (default 16).
+	// FetchConcurrency is how many issues are fetched at once (default 64): a fetch mostly
+	// waits for Jira.
 	FetchConcurrency int
 	// AnnounceEvery is the shortest time between two table.converted events of one Jira table
 	// (default 30 s): profiling reads the whole table, so a burst of webhooks is announced
@@ -147,7 +148,7 @@ func NewJira(o JiraOptions) (*Jira, error) {
 		o.AttachmentLimit = 50 << 20
 	}
 	if o.FetchConcurrency == 0 {
-		o.FetchConcurrency = 16
+		o.FetchConcurrency = 64
 	}
 	if o.AnnounceEvery == 0 {
 		o.AnnounceEvery = 30 * time.Second
@@ -562,7 +563,20 @@ func (j *Jira) fetch(msg *message.Message) ([]pipeline.Event, error) {
 }
 
 func (j *Jira) refresh(ctx context.Context, in JiraWebhookReceived) ([]pipeline.Event, error) {
-	issue, err := j.client.Issue(ctx, in.Issue)
+	// The three calls go out together: a fetch costs one round trip to Jira, not three.
+	var (
+		issue           jira.Issue
+		links           []any
+		sla             map[string]any
+		err, lerr, serr error
+		wg              sync.WaitGroup
+	)
+	wg.Go(func() { issue, err = j.client.Issue(ctx, in.Issue) })
+	wg.Go(func() { links, lerr = j.client.RemoteLinks(ctx, in.Issue) })
+	if j.client.SLAConfigured() {
+		wg.Go(func() { sla, serr = j.client.SLA(ctx, in.Issue, jira.SLAFields) })
+	}
+	wg.Wait()
 	if errors.Is(err, jira.ErrNotFound) {
 		if in.Event == JiraEventVerify {
 			return j.deleteIssue(in.Issue, in.IssueID)
@@ -582,18 +596,17 @@ func (j *Jira) refresh(ctx context.Context, in JiraWebhookReceived) ([]pipeline.
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		j.log.Warn("jira: previous raw file unreadable; replacing it", "issue", key, "error", err)
 	}
-	if links, err := j.client.RemoteLinks(ctx, key); err == nil {
+	if lerr == nil {
 		issue[jira.KeyRemoteLinks] = links
 	} else {
 		// Keep the links we had: a failed fetch must not wipe them.
-		j.log.Warn("jira: remote links not fetched; keeping the previous ones", "issue", key, "error", err)
+		j.log.Warn("jira: remote links not fetched; keeping the previous ones", "issue", key, "error", lerr)
 		issue[jira.KeyRemoteLinks] = orEmpty(prev[jira.KeyRemoteLinks])
 	}
 	fields, _ := issue["fields"].(map[string]any)
 	if j.client.SLAConfigured() && fields != nil {
-		sla, err := j.client.SLA(ctx, key, jira.SLAFields)
-		if err != nil {
-			j.log.Warn("jira: SLA fields not fetched; keeping the previous ones", "issue", key, "error", err)
+		if serr != nil {
+			j.log.Warn("jira: SLA fields not fetched; keeping the previous ones", "issue", key, "error", serr)
 			sla, _ = prev["fields"].(map[string]any)
 		}
 		for _, f := range jira.SLAFields {

@@ -79,11 +79,19 @@ func (c *Client) SLAConfigured() bool {
 	return c.SLABaseURL != "" && c.CloudID != "" && c.SLAEmail != "" && c.SLAToken != ""
 }
 
+// transport keeps connections to Jira open for the fetch stage's parallel calls (the default
+// keeps 2 idle connections per host, so most calls would dial again).
+var transport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return t
+}()
+
 func (c *Client) httpClient() *http.Client {
 	if c.HTTP != nil {
 		return c.HTTP
 	}
-	return &http.Client{Timeout: 30 * time.Second}
+	return &http.Client{Timeout: 30 * time.Second, Transport: transport}
 }
 
 func (c *Client) logger() *slog.Logger {
@@ -368,7 +376,7 @@ func (c *Client) Search(ctx context.Context, jql string, fn func(keys []string) 
 func (c *Client) Download(ctx context.Context, contentURL, dst string, limit int64) (int64, error) {
 	hc := c.Downloads
 	if hc == nil {
-		hc = &http.Client{Timeout: 10 * time.Minute}
+		hc = &http.Client{Timeout: 10 * time.Minute, Transport: transport}
 	}
 	resp, err := c.do(ctx, hc, request{method: http.MethodGet, url: contentURL, user: c.Email, pass: c.Token})
 	if err != nil {

@@ -62,11 +62,26 @@ func WritePartition(ctx context.Context, dir string, tables []Table, month strin
 	return stats, errors.Join(errs...)
 }
 
-var writerProps = parquet.NewWriterProperties(
-	parquet.WithCompression(compress.Codecs.Snappy),
-	parquet.WithMaxRowGroupLength(128*1024),
-	parquet.WithCreatedBy("ai-data-analyst jira"),
-)
+// dictionaryColumns repeat few values; dictionary encoding makes them small. Other strings
+// (keys, texts, URLs) are written plain: hashing every value costs more than it saves.
+var dictionaryColumns = []string{"issue_type", "status", "status_category", "priority", "resolution",
+	"project_key", "project_name", "creator_email", "creator_name", "reporter_email", "reporter_name",
+	"assignee_email", "assignee_name", "request_type", "request_status", "severity", "spam",
+	"technical_issue_category", "l3_team", "author_email", "author_name", "update_author_email",
+	"field_name", "field_type", "mime_type", "link_type", "direction", "application_name", "application_type"}
+
+var writerProps = func() *parquet.WriterProperties {
+	opts := []parquet.WriterProperty{
+		parquet.WithCompression(compress.Codecs.Snappy),
+		parquet.WithMaxRowGroupLength(128 * 1024),
+		parquet.WithCreatedBy("ai-data-analyst jira"),
+		parquet.WithDictionaryDefault(false),
+	}
+	for _, c := range dictionaryColumns {
+		opts = append(opts, parquet.WithDictionaryFor(c, true))
+	}
+	return parquet.NewWriterProperties(opts...)
+}()
 
 func writeTable(ctx context.Context, dir string, t Table, month string, replace map[string]bool, add []Row) (TableStats, error) {
 	st := TableStats{Table: t.Name}
