@@ -494,7 +494,6 @@ func TestJiraSLAPollHeals(t *testing.T) {
 	}
 }
 
-
 func TestJiraAnnouncesCatalogueTablesOncePerInterval(t *testing.T) {
 	fake := jiratest.New()
 	defer fake.Close()
