@@ -14,6 +14,7 @@ import (
 
 	"github.com/ai-data-analyst/analyst/access"
 	"github.com/ai-data-analyst/analyst/config"
+	"github.com/ai-data-analyst/analyst/notify"
 	"github.com/ai-data-analyst/analyst/pipeline"
 	"github.com/ai-data-analyst/analyst/store"
 )
@@ -39,6 +40,8 @@ type Deps struct {
 	LocalURL   string               // where links point when public_url is unset (a server on loopback)
 	SessionTTL time.Duration        // absolute session expiry; default 12h
 	IdleTTL    time.Duration        // idle session expiry; default 2h
+
+	Notify *notify.Service // analysts' notification scripts and channels; nil: none
 }
 
 // New returns the portal's HTTP handler.
@@ -48,6 +51,7 @@ func New(d Deps) http.Handler {
 	}
 	s := newServer(d)
 	r := mux.NewRouter()
+	r.SkipClean(true) // a path with ".." reaches the handlers, which answer 404, not a redirect
 	r.Use(s.securityHeaders, s.observe, s.authenticate, s.csrf)
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet)
 	api := r.PathPrefix("/api").Subrouter()
@@ -58,6 +62,7 @@ func New(d Deps) http.Handler {
 	s.userRoutes(api)
 	s.tableRoutes(api)
 	s.distributionRoutes(api)
+	s.notificationRoutes(r, api)
 	s.catalogAPIRoutes(api)
 	s.backupRoutes(api, d.Backup)
 	s.webRoutes(r, api)
