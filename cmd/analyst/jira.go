@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ai-data-analyst/analyst/handlers"
+)
+
+func init() {
+	register(command{name: "jira", usage: "check [--deep|--days N] [--no-fix] | backfill [--jql Q] [--keys A,B] [--all]  Jira consistency check and backfill", run: runJira})
+}
+
+// newJira builds the app's Jira stages and registers them on its router (called from app.init).
+func newJira(a *app) (*handlers.Jira, error) {
+	j, err := handlers.NewJira(handlers.JiraOptions{Config: a.cfg, DB: a.db, Log: a.log, Logger: a.logger})
+	if err != nil {
+		return nil, err
+	}
+	return j, j.Register(a.router)
+}
+
+func runJira(ctx context.Context, g *globals, args []string) error {
+	if len(args) == 0 || (args[0] != "check" && args[0] != "backfill") {
+		return errors.New("usage: analyst jira check [--deep|--days N] [--no-fix] | analyst jira backfill [--jql Q] [--keys A,B] [--all]")
+	}
+	sub, args := args[0], args[1:]
+	fs := g.flags("jira " + sub)
+	var (
+		days     = fs.Int("days", 30, "check: issues created in the last N days")
+		deep     = fs.Bool("deep", false, "check: the deep check (365 days)")
+		noFix    = fs.Bool("no-fix", false, "check: report only, repair nothing")
+		jql      = fs.String("jql", "", "backfill: the issues to feed (default: all, oldest first); check: replaces the window")
+		keys     = fs.String("keys", "", "backfill: comma-separated issue keys instead of a search")
+		all      = fs.Bool("all", false, "backfill: also issues already stored")
+		jsonOut  = fs.Bool("json", false, "check: print the report as JSON")
+		maxWaitS = fs.Duration("wait", 30*time.Minute, "how long to wait for the pipeline to finish")
+	)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	a, err := openApp(g, openOptions{})
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	j, err := newJira(a)
+	if err != nil {
+		return err
+	}
+	if !j.Configured() {
+		return errors.New("jira is not configured: set jira.domain (or base_url), email and api_token in config/instance.yaml")
+	}
+	if err := a.start(ctx); err != nil {
+		return err
+	}
+	var exit error
+	switch sub {
+	case "check":
+		o := handlers.CheckOptions{Days: *days, JQL: *jql, Fix: !*noFix}
+		if *deep {
+			o.Days = 365
+		}
+		rep, err := j.Check(ctx, o)
+		if err != nil {
+			return err
+		}
+		if *jsonOut {
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			enc.Encode(rep)
+		} else {
+			d := rep.Discrepancies
+			fmt.Printf("%s check (%d days): Jira %d, raw %d, Parquet %d\n", rep.CheckType, rep.MaxAgeDays, rep.Counts.JiraAPI, rep.Counts.RawJSON, rep.Counts.Parquet)
+			fmt.Printf("missing in raw JSON: %d %s\nmissing in Parquet: %d %s\nin Parquet, not in Jira: %d %s\n",
+				len(d.MissingInJSON), short(d.MissingInJSON), len(d.MissingInParquet), short(d.MissingInParquet), len(d.NotInJira), short(d.NotInJira))
+			fmt.Printf("alert: %s; report: %s\n", rep.AlertLevel, j.ReportPath())
+		}
+		if rep.AlertLevel == "ERROR" {
+			exit = &exitError{code: 1, msg: "more than 10 issues were missing"}
+		}
+	case "backfill":
+		o := handlers.BackfillOptions{JQL: *jql, SkipExisting: !*all}
+		if *keys != "" {
+			for _, k := range strings.Split(*keys, ",") {
+				if k = strings.TrimSpace(k); k != "" {
+					o.Keys = append(o.Keys, k)
+				}
+			}
+		}
+		n, err := j.Backfill(ctx, o)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("queued %d issues\n", n)
+	}
+	// Let the pipeline fetch and write what was queued before the store closes.
+	deadline := time.Now().Add(*maxWaitS)
+	for {
+		n, err := j.Pending()
+		if err != nil || n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			fmt.Fprintf(os.Stderr, "%d Jira messages still pending; they continue at the next start\n", n)
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return exit
+}
+
+func short(keys []string) string {
+	if len(keys) > 10 {
+		return strings.Join(keys[:10], ",") + ",..."
+	}
+	return strings.Join(keys, ",")
+}
