@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -240,11 +242,40 @@ type chart struct {
 	Bars       []bar
 }
 
+// bar is one bar; its coordinates are formatted once here rather than per attribute in the
+// template (the table page has hundreds of them).
 type bar struct {
 	Label      string
 	Value      int64
-	X, Y, W, H float64
+	X, Y, W, H string
 }
+
+// HTML draws the chart. It is built here, not in the template, because a table page has
+// hundreds of bars; every label is escaped and every number is formatted by us.
+func (c *chart) HTML() template.HTML {
+	var b strings.Builder
+	esc := template.HTMLEscapeString
+	if c.Horizontal {
+		b.WriteString(`<div class="hbars">`)
+		for _, br := range c.Bars {
+			fmt.Fprintf(&b, `<div class="hbar"><span class="label">%s</span><svg viewBox="0 0 100 5" preserveAspectRatio="none" aria-hidden="true"><rect width="%s" height="5"></rect></svg><span class="num">%s</span></div>`,
+				esc(br.Label), br.W, fmtRows(br.Value))
+		}
+		b.WriteString(`</div>`)
+		return template.HTML(b.String())
+	}
+	b.WriteString(`<svg class="chart" viewBox="0 0 100 40" preserveAspectRatio="none" role="img" aria-label="Distribution">`)
+	for _, br := range c.Bars {
+		fmt.Fprintf(&b, `<rect x="%s" y="%s" width="%s" height="%s"><title>%s: %s</title></rect>`, br.X, br.Y, br.W, br.H, esc(br.Label), fmtRows(br.Value))
+	}
+	b.WriteString(`</svg>`)
+	if n := len(c.Bars); n > 0 {
+		fmt.Fprintf(&b, `<p class="axis"><span>%s</span><span>%s</span></p>`, esc(c.Bars[0].Label), esc(c.Bars[n-1].Label))
+	}
+	return template.HTML(b.String())
+}
+
+func coord(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }
 
 func columnChart(c columnProfile) *chart {
 	var labels []string
@@ -285,10 +316,10 @@ func columnChart(c columnProfile) *chart {
 		frac := float64(n) / float64(top)
 		b := bar{Label: labels[i], Value: n}
 		if horizontal {
-			b.X, b.Y, b.W, b.H = 0, float64(6*i)+0.5, max(frac*100, 0.5), 5
+			b.X, b.Y, b.W, b.H = "0", coord(float64(6*i)+0.5), coord(max(frac*100, 0.5)), "5"
 		} else {
-			b.X, b.W, b.H = float64(i)*slot+slot*0.1, slot*0.8, max(frac*40, 0.3)
-			b.Y = 40 - b.H
+			h := max(frac*40, 0.3)
+			b.X, b.Y, b.W, b.H = coord(float64(i)*slot+slot*0.1), coord(40-h), coord(slot*0.8), coord(h)
 		}
 		ch.Bars = append(ch.Bars, b)
 	}
@@ -308,11 +339,18 @@ type relationView struct {
 	Y                                                        float64
 }
 
+// sampleCell is a sample value cut to 50 characters; Null marks a missing one.
+type sampleCell struct {
+	Text string
+	Null bool
+}
+
 type tablePageView struct {
 	Table      tableRow
 	Profile    *profile
 	Columns    []columnView
 	SampleCols []string
+	Sample     [][]sampleCell
 	Relations  []relationView
 	DiagramH   int
 	Query      string
@@ -368,6 +406,17 @@ func (s *server) tablePage(w http.ResponseWriter, r *http.Request) {
 				Y: float64(len(v.Relations)*40 + 20)})
 		}
 		v.DiagramH = max(len(v.Relations)*40, 40)
+		for _, row := range p.SampleRows {
+			cells := make([]sampleCell, len(v.SampleCols))
+			for i, c := range v.SampleCols {
+				if val := row[c]; val == nil {
+					cells[i].Null = true
+				} else {
+					cells[i].Text = cutText(50, *val)
+				}
+			}
+			v.Sample = append(v.Sample, cells)
+		}
 	}
 	s.render(w, r, http.StatusOK, "table", t.Name, v)
 }

@@ -3,6 +3,7 @@ package portal
 import (
 	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/ai-data-analyst/analyst/config"
@@ -22,16 +23,43 @@ type tableRow struct {
 	Stale, Private                     bool
 }
 
+// snapshotTTL is how long pages reuse the sync state and the tables' run status: reading every
+// run record on each page view would make the pages' cost grow with the history.
+const snapshotTTL = time.Second
+
+type snapshot struct {
+	mu     sync.Mutex
+	at     time.Time
+	state  *store.SyncState
+	status map[string]string
+}
+
+// syncSnapshot returns sync_state.json and each table's status in its newest run, at most
+// snapshotTTL old.
+func (s *server) syncSnapshot() (*store.SyncState, map[string]string, error) {
+	s.snap.mu.Lock()
+	defer s.snap.mu.Unlock()
+	if time.Since(s.snap.at) < snapshotTTL {
+		return s.snap.state, s.snap.status, nil
+	}
+	state, err := store.LoadSyncState(filepath.Join(s.Config.Paths.Metadata, "sync_state.json"))
+	if err != nil {
+		return nil, nil, err
+	}
+	status, err := s.tableStatus()
+	if err != nil {
+		return nil, nil, err
+	}
+	s.snap.at, s.snap.state, s.snap.status = time.Now(), state, status
+	return state, status, nil
+}
+
 // staleWithoutSchedule is when a table with no schedule counts as stale.
 const staleWithoutSchedule = 7 * 24 * time.Hour
 
 // tableRows lists the tables user may see with their sync state and freshness.
 func (s *server) tableRows(user *store.User) ([]tableRow, error) {
-	state, err := store.LoadSyncState(filepath.Join(s.Config.Paths.Metadata, "sync_state.json"))
-	if err != nil {
-		return nil, err
-	}
-	status, err := s.tableStatus()
+	state, status, err := s.syncSnapshot()
 	if err != nil {
 		return nil, err
 	}

@@ -38,12 +38,15 @@ var templateFuncs = template.FuncMap{
 	"lower": strings.ToLower,
 	"add":   func(a, b int) int { return a + b },
 	"half":  func(n int) float64 { return float64(n) / 2 },
-	"cut": func(n int, s string) string {
-		if r := []rune(s); len(r) > n {
-			return string(r[:n]) + "…"
-		}
-		return s
-	},
+	"cut":   cutText,
+}
+
+// cutText shortens s to n characters and an ellipsis.
+func cutText(n int, s string) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
 }
 
 // fmtRows groups digits: 1,234,567.

@@ -40,6 +40,7 @@ type server struct {
 	sessionTTL time.Duration
 	idleTTL    time.Duration
 	catalog    *catalog.Store
+	snap       snapshot
 }
 
 func newServer(d Deps) *server {
@@ -193,19 +194,23 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name
 		Title: title, Nav: name, Data: data,
 	}
 	if s.web() {
+		// The cookie is written only when it changes (flashes shown, a first CSRF token).
 		c := s.cookie(r)
 		fl := c.Flashes()
+		changed := len(fl) > 0
 		for _, f := range fl {
 			if f, ok := f.(flash); ok {
 				v.Flashes = append(v.Flashes, f)
 			}
 		}
 		if _, ok := c.Values[keyCSRF].(string); !ok {
-			c.Values[keyCSRF] = newCSRFToken()
+			c.Values[keyCSRF], changed = newCSRFToken(), true
 		}
 		v.CSRF = c.Values[keyCSRF].(string)
-		if err := c.Save(r, w); err != nil {
-			s.Logger.Error("save session", "error", err)
+		if changed {
+			if err := c.Save(r, w); err != nil {
+				s.Logger.Error("save session", "error", err)
+			}
 		}
 	}
 	t, ok := s.pages[name]
