@@ -80,7 +80,7 @@ func ensureStream(url string) error {
 
 // natsSubjects are the stream's subjects: the first token of every topic (watermill-nats
 // publishes a message on the subject named like its topic).
-var natsSubjects = []string{"sync.>", "table.>", "notify.>", "jira.>", "partition.>", "poison.>"}
+var natsSubjects = []string{"sync.>", "table.>", "notify.>", "jira.>", "partition.>", "poison.>", "memory.>"}
 
 func natsSubject(group, topic string) *wmnats.SubjectDetail {
 	return &wmnats.SubjectDetail{Primary: topic, QueueGroup: natsDurable(group, topic)}
