@@ -270,4 +270,3 @@ func must(s string, err error) string {
 	}
 	return s
 }
-
