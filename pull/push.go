@@ -23,10 +23,12 @@ var sessionName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.jsonl$`
 
 // PushResult is what a push sent.
 type PushResult struct {
-	Sessions    int      `json:"sessions"` // transcripts that grew on the server
-	Bytes       int64    `json:"bytes"`
-	ClaudeLocal bool     `json:"claude_local"` // a new CLAUDE.local.md version was stored
-	Warnings    []string `json:"warnings,omitempty"`
+	Sessions       int      `json:"sessions"` // transcripts that grew on the server
+	Bytes          int64    `json:"bytes"`
+	ClaudeLocal    bool     `json:"claude_local"`         // a new CLAUDE.local.md version was stored
+	Scripts        int      `json:"notification_scripts"` // user/notifications/ scripts uploaded
+	ScriptsDeleted int      `json:"notification_scripts_deleted"`
+	Warnings       []string `json:"warnings,omitempty"`
 }
 
 // Summary is the one-line account of a push.
@@ -34,6 +36,9 @@ func (r *PushResult) Summary() string {
 	s := fmt.Sprintf("pushed %d session files (%s)", r.Sessions, humanBytes(r.Bytes))
 	if r.ClaudeLocal {
 		s += " and CLAUDE.local.md"
+	}
+	if r.Scripts > 0 || r.ScriptsDeleted > 0 {
+		s += fmt.Sprintf("; %d notification scripts (%d deleted on the server)", r.Scripts, r.ScriptsDeleted)
 	}
 	return s
 }
@@ -88,6 +93,9 @@ func Push(ctx context.Context, opts Options) (*PushResult, error) {
 			return res, fmt.Errorf("push CLAUDE.local.md: %w", err)
 		}
 		res.ClaudeLocal = reply.Stored
+	}
+	if err := p.pushNotifications(ctx, res); err != nil {
+		return res, err
 	}
 	return res, nil
 }
