@@ -30,6 +30,7 @@ type Deps struct {
 	Policy      *access.Policy
 	Logger      *slog.Logger
 	Backup      BackupFunc // POST /api/admin/backup; nil: not offered
+	Jira        JiraIntake // POST /webhooks/jira; nil: answers 503
 
 	// The web portal (web.go): sessions, sign-in, pages, /health and /metrics.
 	DB         *bolt.DB             // portal sessions, one-time links, allow-list, passwords
@@ -65,6 +66,7 @@ func New(d Deps) http.Handler {
 	s.notificationRoutes(r, api)
 	s.catalogAPIRoutes(api)
 	s.backupRoutes(api, d.Backup)
+	JiraRoutes(r, d.Config, d.Jira, s.Logger)
 	s.webRoutes(r, api)
 	r.NotFoundHandler = s.chain(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !isAPI(r) {

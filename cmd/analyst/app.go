@@ -29,6 +29,7 @@ type app struct {
 	users   *store.Users
 	policy  *access.Policy
 	env     *handlers.Env
+	jira    *handlers.Jira
 	router  *pipeline.Router
 	logger  *slog.Logger
 	stop    context.CancelFunc
@@ -107,6 +108,9 @@ func (a *app) init() error {
 		return err
 	}
 	handlers.Register(a.router, a.env)
+	if a.jira, err = newJira(a); err != nil {
+		return err
+	}
 	return nil
 }
 

@@ -53,10 +53,7 @@ func runJira(ctx context.Context, g *globals, args []string) error {
 		return err
 	}
 	defer a.close()
-	j, err := newJira(a)
-	if err != nil {
-		return err
-	}
+	j := a.jira
 	if !j.Configured() {
 		return errors.New("jira is not configured: set jira.domain (or base_url), email and api_token in config/instance.yaml")
 	}
