@@ -266,7 +266,7 @@ func TestSensitivityCheckFailsClosed(t *testing.T) {
 	}
 	e.analyst("ann@acme.com", strings.Join([]string{
 		"- Errors check: retry the export when it fails", // LLM check errs
-		"- Garbled check: join on customer_id",            // LLM answer unreadable
+		"- Garbled check: join on customer_id",           // LLM answer unreadable
 		"- Layoffs: the Q3 layoffs list is in the hr folder",
 		"- AWS access: use key AKIAIOSFODNN7EXAMPLE for the bucket",
 		"- Ask Jane: jane.doe@acme.com knows the schema",
