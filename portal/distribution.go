@@ -102,6 +102,10 @@ func (d *distribution) getManifest(w http.ResponseWriter, r *http.Request) {
 		sum := sha256.Sum256(b)
 		view.Files = append(view.Files, workspace.File{Path: "workspace/" + name, Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:])})
 	}
+	if err := d.addRules(user, &view); err != nil {
+		d.fail(w, err)
+		return
+	}
 	sort.Slice(view.Files, func(i, j int) bool { return view.Files[i].Path < view.Files[j].Path })
 	for _, t := range d.Config.Catalogue.Tables {
 		if n, ok := rows[t.Name]; ok {
@@ -118,6 +122,10 @@ func (d *distribution) getFile(w http.ResponseWriter, r *http.Request) {
 	user := UserFrom(r.Context())
 	p := mux.Vars(r)["path"]
 	notFound := func() { writeError(w, http.StatusNotFound, "not found") }
+	if name, ok := strings.CutPrefix(p, "rules/"); ok {
+		d.serveRule(w, r, user, name)
+		return
+	}
 	if name, ok := strings.CutPrefix(p, "workspace/"); ok {
 		tmpls, err := workspace.Templates(d.Config.Paths.ConfigDir)
 		if err != nil {
@@ -522,6 +530,9 @@ func (d *distribution) pushClaudeLocal(w http.ResponseWriter, r *http.Request) {
 			d.fail(w, err)
 			return
 		}
+	}
+	if d.Memory != nil {
+		d.Memory.NotesChanged(user.Email)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"stored": true})
 }

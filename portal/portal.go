@@ -14,6 +14,7 @@ import (
 
 	"github.com/ai-data-analyst/analyst/access"
 	"github.com/ai-data-analyst/analyst/config"
+	"github.com/ai-data-analyst/analyst/memory"
 	"github.com/ai-data-analyst/analyst/notify"
 	"github.com/ai-data-analyst/analyst/pipeline"
 	"github.com/ai-data-analyst/analyst/store"
@@ -43,6 +44,7 @@ type Deps struct {
 	IdleTTL    time.Duration        // idle session expiry; default 2h
 
 	Notify *notify.Service // analysts' notification scripts and channels; nil: none
+	Memory *memory.Service // corporate memory (routes and rule files in manifests); nil: none
 }
 
 // New returns the portal's HTTP handler.
@@ -63,6 +65,7 @@ func New(d Deps) http.Handler {
 	s.userRoutes(api)
 	s.tableRoutes(api)
 	s.distributionRoutes(api)
+	s.memoryRoutes(api)
 	s.notificationRoutes(r, api)
 	s.catalogAPIRoutes(api)
 	s.backupRoutes(api, d.Backup)

@@ -10,6 +10,7 @@
 //	D/server/{parquet,docs,metadata,workspace}   read-only mirror
 //	D/user/{duckdb,notifications,artifacts,scripts,sessions}   the analyst's own
 //	D/CLAUDE.md, D/.claude/settings.json       generated from the server's templates
+//	D/.claude/rules/km_*.md                    the analyst's corporate memory rules (rules.go)
 //	D/.analyst/config (0600), state.json, partial/   the client's own bookkeeping
 package pull
 
@@ -200,6 +201,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err := p.workspaceFiles(view); err != nil {
 		return res, err
 	}
+	if err := p.installRules(); err != nil {
+		return res, err
+	}
 	return res, nil
 }
 
@@ -384,7 +388,7 @@ func safePath(p string) bool {
 		}
 	}
 	top, _, _ := strings.Cut(p, "/")
-	return top == "parquet" || top == "docs" || top == "metadata" || top == "workspace"
+	return top == "parquet" || top == "docs" || top == "metadata" || top == "workspace" || top == "rules"
 }
 
 // plan sorts the view's files into unchanged ones and those to download.
