@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/ai-data-analyst/analyst/config"
 	"github.com/ai-data-analyst/analyst/memory"
@@ -243,6 +244,7 @@ func (r *recorder) actions(id string) []string {
 // env is a memory service on a real bbolt store with a fake model and a clock.
 type env struct {
 	t     *testing.T
+	db    *bolt.DB
 	cfg   *config.Config
 	users *store.Users
 	mem   *store.Memory
@@ -273,7 +275,7 @@ func newEnv(t *testing.T, opts memory.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, cfg: cfg, users: users, mem: mem, fake: newFake(t), rec: &recorder{}, now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	e := &env{t: t, db: db, cfg: cfg, users: users, mem: mem, fake: newFake(t), rec: &recorder{}, now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
 	prov := &memory.Anthropic{BaseURL: e.fake.srv.URL, APIKey: testKey, Backoff: time.Millisecond, MaxWait: 10 * time.Millisecond, Logger: quiet}
 	e.svc = memory.New(cfg, mem, users, prov, opts, quiet)
 	e.svc.Now = func() time.Time { return e.now }
