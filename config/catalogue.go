@@ -369,7 +369,7 @@ func (c *Config) resolveTable(d *tableDef, mapping map[string]string, now time.T
 
 	if t.Source == "" {
 		t.Source = c.Instance.DataSource.Type
-	} else if sources := c.Sources(); len(c.Instance.DataSource.blocks) > 0 && !contains(sources, t.Source) {
+	} else if sources := c.Sources(); t.Source != SourceJira && len(c.Instance.DataSource.blocks) > 0 && !contains(sources, t.Source) {
 		bad("source", "%s (configure it under data_source in %s)", notOneOf(t.Source, sources), c.instanceFile)
 	}
 	if t.Schedule == "" {

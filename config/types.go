@@ -16,6 +16,10 @@ const (
 	Year  = "year"  // YYYY
 )
 
+// SourceJira marks catalogue tables fed by Jira webhooks (the jira block of instance.yaml), not
+// by a data_source connector: syncs skip them, the Jira stages write them.
+const SourceJira = "jira"
+
 // Table is one entry of the table catalogue (docs/data_description.md and docs/datasets/*.md).
 type Table struct {
 	ID                    string        `json:"id"`
@@ -54,6 +58,10 @@ func (t Table) Bucket() string {
 	}
 	return t.ID
 }
+
+// Synced reports whether the table is pulled from a data source by sync runs (as opposed to
+// being written by the Jira stages).
+func (t Table) Synced() bool { return t.Source != SourceJira }
 
 // IsPartitioned reports whether the table is written as one file per partition key.
 func (t Table) IsPartitioned() bool {
@@ -94,6 +102,17 @@ type CSVTable struct {
 type Catalogue struct {
 	Tables        []Table
 	FolderMapping map[string]string
+}
+
+// SyncedTables lists the tables that sync runs pull from data sources, in catalogue order.
+func (c *Catalogue) SyncedTables() []Table {
+	var out []Table
+	for _, t := range c.Tables {
+		if t.Synced() {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // Clock lets tests fix "now" for where-filter placeholders and windows.

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -23,6 +24,9 @@ func (e *Env) ingest(msg *message.Message) ([]pipeline.Event, error) {
 	t, err := e.table(req.Table)
 	if err != nil {
 		return nil, err
+	}
+	if !t.Synced() {
+		return nil, pipeline.Permanent(fmt.Errorf("table %s is written by the Jira webhooks, not synced (see `analyst jira backfill`)", t.Name))
 	}
 	if e.chunkedLoad(t, req.Full) {
 		return nil, e.ingestChunks(msg, req, t)

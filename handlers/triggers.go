@@ -42,7 +42,7 @@ func (tr *Triggers) SyncIfIdle(table, trigger string) (string, error) {
 // Schedule adds a job for every table with a schedule; Run the scheduler to fire them.
 func (tr *Triggers) Schedule(s *schedule.Scheduler) {
 	for _, t := range tr.Env.Config.Catalogue.Tables {
-		if t.Schedule == "" {
+		if t.Schedule == "" || !t.Synced() {
 			continue
 		}
 		sched, err := schedule.Parse(t.Schedule)
@@ -94,7 +94,7 @@ func (tr *Triggers) WatchSources(ctx context.Context) {
 // the demo) shows data within seconds without anyone pressing a button.
 func (tr *Triggers) SyncMissing() (string, error) {
 	var missing []string
-	for _, t := range tr.Env.Config.Catalogue.Tables {
+	for _, t := range tr.Env.Config.Catalogue.SyncedTables() {
 		if _, err := os.Stat(tr.Env.Target(t)); errors.Is(err, os.ErrNotExist) {
 			missing = append(missing, t.Name)
 		}

@@ -139,14 +139,14 @@ func (s *server) sync(w http.ResponseWriter, r *http.Request) {
 	var names []string
 	for _, name := range req.Tables {
 		t, ok := s.Config.Catalogue.Table(name)
-		if !ok {
-			writeError(w, http.StatusBadRequest, "unknown table "+name)
+		if !ok || !t.Synced() {
+			writeError(w, http.StatusBadRequest, "unknown table "+name+" (or one fed by Jira webhooks)")
 			return
 		}
 		names = append(names, t.Name)
 	}
 	if len(req.Tables) == 0 {
-		for _, t := range s.Config.Catalogue.Tables {
+		for _, t := range s.Config.Catalogue.SyncedTables() {
 			names = append(names, t.Name)
 		}
 	}

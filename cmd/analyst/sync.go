@@ -64,18 +64,22 @@ func runSync(ctx context.Context, g *globals, args []string) error {
 // tableNames resolves names or ids to table names; none means every table.
 func (a *app) tableNames(args []string) ([]string, error) {
 	if len(args) == 0 {
-		names := make([]string, 0, len(a.cfg.Catalogue.Tables))
-		for _, t := range a.cfg.Catalogue.Tables {
+		var names []string
+		for _, t := range a.cfg.Catalogue.SyncedTables() {
 			names = append(names, t.Name)
 		}
 		return names, nil
 	}
 	var names, unknown []string
 	for _, arg := range args {
-		if t, ok := a.cfg.Catalogue.Table(arg); ok {
-			names = append(names, t.Name)
-		} else {
+		t, ok := a.cfg.Catalogue.Table(arg)
+		switch {
+		case !ok:
 			unknown = append(unknown, arg)
+		case !t.Synced():
+			return nil, fmt.Errorf("table %s is written by the Jira webhooks; `analyst jira backfill` loads it", t.Name)
+		default:
+			names = append(names, t.Name)
 		}
 	}
 	if len(unknown) > 0 {
