@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Portal load test: requests/s and p99 latency of the dashboard and the catalog with 100
 # concurrent signed-in sessions, on the demo instance. Needs wrk and curl (Debian: apt-get
-# install wrk curl). Usage: bench/portal/run.sh [DURATION] (default 20s).
+# install wrk curl). Usage: [CONNS=100] bench/portal/run.sh [DURATION] (default 20s); the 100
+# sessions are spread over CONNS connections.
 set -euo pipefail
 duration=${1:-20s}
+conns=${CONNS:-100}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+pid=
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 port=${PORT:-18090}
 base=http://127.0.0.1:$port
 token=ada_bench_$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -55,9 +58,11 @@ end
 LUA
 } >"$lua"
 
-echo "portal load test: 100 sessions, 100 connections, 2 threads, $duration per page ($(nproc) cores)"
-for page in / /catalog /catalog/orders; do
-  out=$(wrk -t2 -c100 -d"$duration" --latency -s "$lua" "$base$page")
+# Warm up (the server settles after its startup sync; the first seconds are not typical).
+wrk -t2 -c"$conns" -d5s -s "$lua" "$base/" >/dev/null
+echo "portal load test: 100 sessions, $conns connections, 2 threads, $duration per page ($(nproc) cores)"
+for page in ${PAGES:-/ /catalog /catalog/orders}; do
+  out=$(wrk -t2 -c"$conns" -d"$duration" --latency -s "$lua" "$base$page")
   rps=$(echo "$out" | awk '/Requests\/sec/{print $2}')
   p99=$(echo "$out" | awk '$1=="99%"{print $2}')
   p50=$(echo "$out" | awk '$1=="50%"{print $2}')

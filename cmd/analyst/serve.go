@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"time"
 
 	"github.com/ai-data-analyst/analyst/handlers"
+	"github.com/ai-data-analyst/analyst/ops"
 	"github.com/ai-data-analyst/analyst/pipeline"
 	"github.com/ai-data-analyst/analyst/portal"
 	"github.com/ai-data-analyst/analyst/schedule"
@@ -26,14 +28,26 @@ const logRetention = 30 * 24 * time.Hour
 func runServe(ctx context.Context, g *globals, args []string) error {
 	fs := g.flags("serve")
 	addr := fs.String("addr", envOr("ANALYST_ADDR", "127.0.0.1:8080"), "listen address (env ANALYST_ADDR)")
+	role := fs.String("role", "all", "all: portal and pipeline; worker: pipeline stages only (pipeline.backend nats)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	switch *role {
+	case "all":
+	case "worker":
+		return runWorker(ctx, g, nil)
+	default:
+		return fmt.Errorf("--role %q: must be all or worker", *role)
 	}
 	a, err := openApp(g, openOptions{demo: true})
 	if err != nil {
 		return err
 	}
 	defer a.close()
+	notes, err := a.setupNotifications()
+	if err != nil {
+		return err
+	}
 	if err := a.start(ctx); err != nil {
 		return err
 	}
@@ -45,6 +59,12 @@ func runServe(ctx context.Context, g *globals, args []string) error {
 		Handler: portal.New(portal.Deps{
 			Config: a.cfg, Runs: a.runs, Replayer: pipeline.NewReplayer(a.log),
 			RequestSync: triggers.Request, Users: a.users, Policy: a.policy, Logger: a.logger,
+			DB: a.db, Log: a.log, DevMode: loopback(*addr), LocalURL: localURL(*addr),
+			Jira: a.jira, Notify: notes,
+			Backup: func(ctx context.Context, w io.Writer, stateOnly bool) error {
+				_, err := ops.Backup(ctx, w, a.db, a.cfg.Paths, ops.BackupOptions{StateOnly: stateOnly, Instance: a.cfg.Instance.Instance.Name})
+				return err
+			},
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
@@ -53,12 +73,15 @@ func runServe(ctx context.Context, g *globals, args []string) error {
 		return err
 	}
 	a.logger.Info("serving", "instance", a.cfg.Instance.Instance.Name, "url", "http://"+ln.Addr().String(), "home", a.cfg.Paths.Home)
+	a.printAdminLoginLink("http://" + ln.Addr().String())
 
 	scheduler := schedule.New(a.logger, nil)
 	triggers.Schedule(scheduler)
+	a.runNotifications(ctx, notes, scheduler)
 	go scheduler.Run(ctx)
 	triggers.WatchSources(ctx)
 	go a.trimLog(ctx)
+	go a.jira.RunJobs(ctx)
 	if runID, err := triggers.SyncMissing(); err != nil {
 		a.logger.Error("startup sync", "error", err)
 	} else if runID != "" {

@@ -22,13 +22,17 @@ const usersUsage = `usage:
   analyst users revoke TABLE --user EMAIL
   analyst users token create --user EMAIL [--name NAME]
   analyst users token list [--user EMAIL]
-  analyst users token revoke ID --user EMAIL`
+  analyst users token revoke ID --user EMAIL
+  analyst users login-link --user EMAIL [--url URL | --server URL --token T]`
 
 func runUsers(ctx context.Context, g *globals, args []string) error {
 	if len(args) == 0 {
 		return &exitError{code: 2, msg: usersUsage}
 	}
 	verb, args := args[0], args[1:]
+	if verb == "login-link" {
+		return runLoginLink(ctx, g, args)
+	}
 	if verb == "token" {
 		if len(args) == 0 {
 			return &exitError{code: 2, msg: usersUsage}
