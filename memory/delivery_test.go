@@ -167,6 +167,18 @@ func TestRulesReachTheWorkspaceAndLeaveIt(t *testing.T) {
 	if got := rules(annDir); len(got) != 0 {
 		t.Fatalf("ann's rules after reject: %v", got)
 	}
+	// The page lists the published items with their vote forms; admins see governance buttons.
+	code, b = call("bob@acme.com", "GET", "/memory?sort=recent", nil)
+	if code != 200 || !bytes.Contains(b, []byte("Churn")) || bytes.Contains(b, []byte("Fiscal year")) || !bytes.Contains(b, []byte(`action="/memory/vote"`)) ||
+		bytes.Contains(b, []byte("Make mandatory")) {
+		t.Fatalf("memory page: %d\n%s", code, b)
+	}
+	if code, b := call("boss@acme.com", "GET", "/memory?status=all", nil); code != 200 || !bytes.Contains(b, []byte("Fiscal year")) || !bytes.Contains(b, []byte("Approve")) {
+		t.Fatalf("admin memory page: %d\n%s", code, b)
+	}
+	if code, _ := call("bob@acme.com", "GET", "/memory?page=x", nil); code != 400 {
+		t.Fatalf("page=x: %d", code)
+	}
 	var st memory.Stats
 	if code, b := call("boss@acme.com", "GET", "/api/memory/stats", nil); json.Unmarshal(b, &st) != nil || code != 200 || st.KnowledgeCount != 1 || st.Pending == nil {
 		t.Fatalf("stats: %d %s", code, b)

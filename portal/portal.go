@@ -66,6 +66,7 @@ func New(d Deps) http.Handler {
 	s.tableRoutes(api)
 	s.distributionRoutes(api)
 	s.memoryRoutes(api)
+	s.memoryPageRoutes(r)
 	s.notificationRoutes(r, api)
 	s.catalogAPIRoutes(api)
 	s.backupRoutes(api, d.Backup)
