@@ -48,6 +48,10 @@ func runServe(ctx context.Context, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
+	mem, err := a.setupMemory()
+	if err != nil {
+		return err
+	}
 	if err := a.start(ctx); err != nil {
 		return err
 	}
@@ -60,7 +64,7 @@ func runServe(ctx context.Context, g *globals, args []string) error {
 			Config: a.cfg, Runs: a.runs, Replayer: pipeline.NewReplayer(a.log),
 			RequestSync: triggers.Request, Users: a.users, Policy: a.policy, Logger: a.logger,
 			DB: a.db, Log: a.log, DevMode: loopback(*addr), LocalURL: localURL(*addr),
-			Jira: a.jira, Notify: notes,
+			Jira: a.jira, Notify: notes, Memory: mem,
 			Backup: func(ctx context.Context, w io.Writer, stateOnly bool) error {
 				_, err := ops.Backup(ctx, w, a.db, a.cfg.Paths, ops.BackupOptions{StateOnly: stateOnly, Instance: a.cfg.Instance.Instance.Name})
 				return err
@@ -78,6 +82,7 @@ func runServe(ctx context.Context, g *globals, args []string) error {
 	scheduler := schedule.New(a.logger, nil)
 	triggers.Schedule(scheduler)
 	a.runNotifications(ctx, notes, scheduler)
+	a.runMemory(ctx, mem)
 	go scheduler.Run(ctx)
 	triggers.WatchSources(ctx)
 	go a.trimLog(ctx)
