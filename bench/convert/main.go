@@ -14,15 +14,14 @@ import (
 	"database/sql"
 	"flag"
 	"fmt"
+	"github.com/ai-data-analyst/analyst/bench/benchutil"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ai-data-analyst/analyst/store"
@@ -44,7 +43,7 @@ func main() {
 		out := fs.String("out", "bench.csv", "output file")
 		fs.Parse(args)
 		var n int64
-		if n, err = parseSize(*size); err == nil {
+		if n, err = benchutil.ParseSize(*size); err == nil {
 			err = generate(*out, n)
 		}
 	case "ours":
@@ -220,27 +219,18 @@ func duckCopy(in, out string) error {
 }
 
 // result is one child's measurements.
+// result is one converter's measured run.
 type result struct {
-	name    string
-	seconds float64
-	cpu     float64 // user + system seconds: less disturbed than wall time by other load
-	rssMB   float64
+	name string
+	benchutil.Measurement
 }
 
 func child(name string, args ...string) (result, error) {
-	self, err := os.Executable()
+	m, err := benchutil.Child(args...)
 	if err != nil {
-		return result{}, err
-	}
-	cmd := exec.Command(self, args...)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
 		return result{}, fmt.Errorf("%s: %w", name, err)
 	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-	return result{name: name, seconds: time.Since(start).Seconds(), cpu: cpu, rssMB: float64(ru.Maxrss) / 1024}, nil
+	return result{name: name, Measurement: m}, nil
 }
 
 func run(args []string) error {
@@ -249,7 +239,7 @@ func run(args []string) error {
 	dir := fs.String("dir", os.TempDir(), "work folder")
 	declared := fs.Bool("declared", false, "also run our converter with declared types")
 	fs.Parse(args)
-	n, err := parseSize(*size)
+	n, err := benchutil.ParseSize(*size)
 	if err != nil {
 		return err
 	}
@@ -291,10 +281,10 @@ func run(args []string) error {
 		if st, err := os.Stat(out); err == nil {
 			osz = float64(st.Size()) / (1 << 20)
 		}
-		fmt.Printf("%-24s %8.2f %10.1f %8.2f %8.0fMB %10.1f\n", r.name, r.seconds, mb/r.seconds, r.cpu, r.rssMB, osz)
+		fmt.Printf("%-24s %8.2f %10.1f %8.2f %8.0fMB %10.1f\n", r.name, r.Seconds, mb/r.Seconds, r.CPU, r.RSSMB, osz)
 	}
 	for _, r := range results[1:] {
-		fmt.Printf("%s vs DuckDB: throughput %.2fx, CPU %.2fx, peak RSS %.2fx\n", r.name, duck.seconds/r.seconds, r.cpu/duck.cpu, r.rssMB/duck.rssMB)
+		fmt.Printf("%s vs DuckDB: throughput %.2fx, CPU %.2fx, peak RSS %.2fx\n", r.name, duck.Seconds/r.Seconds, r.CPU/duck.CPU, r.RSSMB/duck.RSSMB)
 	}
 	return verify(duckOut, oursOut)
 }
@@ -324,23 +314,4 @@ func verify(a, b string) error {
 	}
 	fmt.Printf("verified: same %d rows and checksums in both files\n", count)
 	return nil
-}
-
-func parseSize(s string) (int64, error) {
-	u := strings.ToUpper(strings.TrimSpace(s))
-	mult := int64(1)
-	for _, x := range []struct {
-		suffix string
-		m      int64
-	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}} {
-		if strings.HasSuffix(u, x.suffix) {
-			mult, u = x.m, strings.TrimSuffix(u, x.suffix)
-			break
-		}
-	}
-	v, err := strconv.ParseFloat(u, 64)
-	if err != nil {
-		return 0, fmt.Errorf("size %q: use e.g. 200MB or 1GB", s)
-	}
-	return int64(v * float64(mult)), nil
 }

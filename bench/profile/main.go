@@ -15,12 +15,11 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/ai-data-analyst/analyst/bench/benchutil"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
-	"syscall"
 	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2"
@@ -114,29 +113,7 @@ func summarize(in string) error {
 	return rows.Err()
 }
 
-type result struct {
-	seconds float64
-	rssMB   float64
-}
-
-// child runs this binary with args and measures wall time and peak RSS.
-func child(args ...string) (result, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return result{}, err
-	}
-	cmd := exec.Command(self, args...)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		return result{}, fmt.Errorf("%v: %w", args, err)
-	}
-	r := result{seconds: time.Since(start).Seconds()}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		r.rssMB = float64(ru.Maxrss) / 1024 // Linux reports KiB
-	}
-	return r, nil
-}
+func child(args ...string) (benchutil.Measurement, error) { return benchutil.Child(args...) }
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
@@ -161,7 +138,7 @@ func run(args []string) error {
 	}
 	var timeRatios, rssRatios []float64
 	for r := range *rounds {
-		var ourRes, duckRes result
+		var ourRes, duckRes benchutil.Measurement
 		var err error
 		sides := []func() error{
 			func() error { ourRes, err = child("ours", "-in", in); return err },
@@ -175,21 +152,13 @@ func run(args []string) error {
 				return err
 			}
 		}
-		tr, mr := ourRes.seconds/duckRes.seconds, ourRes.rssMB/duckRes.rssMB
+		tr, mr := ourRes.Seconds/duckRes.Seconds, ourRes.RSSMB/duckRes.RSSMB
 		timeRatios, rssRatios = append(timeRatios, tr), append(rssRatios, mr)
 		fmt.Printf("round %d: profiler %.2fs %.0f MB | SUMMARIZE %.2fs %.0f MB | time %.2fx, peak RSS %.2fx\n",
-			r+1, ourRes.seconds, ourRes.rssMB, duckRes.seconds, duckRes.rssMB, tr, mr)
+			r+1, ourRes.Seconds, ourRes.RSSMB, duckRes.Seconds, duckRes.RSSMB, tr, mr)
 	}
-	fmt.Printf("median over %d rounds: time %.2fx DuckDB SUMMARIZE, peak RSS %.2fx\n", *rounds, median(timeRatios), median(rssRatios))
+	fmt.Printf("median over %d rounds: time %.2fx DuckDB SUMMARIZE, peak RSS %.2fx\n", *rounds, benchutil.Median(timeRatios), benchutil.Median(rssRatios))
 	return nil
-}
-
-func median(v []float64) float64 {
-	slices.Sort(v)
-	if len(v)%2 == 1 {
-		return v[len(v)/2]
-	}
-	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
 // generate writes a deterministic 20-column Parquet file with DuckDB: integers, decimals,

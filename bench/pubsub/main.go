@@ -3,9 +3,9 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/ai-data-analyst/analyst/bench/benchutil"
 	"os"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -82,19 +82,10 @@ func main() {
 		for _, other := range []string{"jetstream", "gochannel"} {
 			if r, ok := rates[other][p]; ok {
 				fmt.Printf("publishers=%-3d bolt/%s = %.2fx (median %.0f vs %.0f msgs/s)\n",
-					p, other, median(bolt)/median(r), median(bolt), median(r))
+					p, other, benchutil.Median(bolt)/benchutil.Median(r), benchutil.Median(bolt), benchutil.Median(r))
 			}
 		}
 	}
-}
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func fail(err error) {

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/ai-data-analyst/analyst/bench/benchutil"
 	"log/slog"
 	"net"
 	"net/http"
@@ -48,27 +49,11 @@ func main() {
 	}
 }
 
-func parseSize(s string) (int64, error) {
-	s = strings.ToUpper(strings.TrimSpace(s))
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		m      int64
-	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}} {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSuffix(s, u.suffix), u.m
-			break
-		}
-	}
-	n, err := strconv.ParseFloat(s, 64)
-	return int64(n * float64(mult)), err
-}
-
 func run(analyst, dir string, nfiles int, sizeArg string, rounds int) error {
 	if analyst == "" {
 		return fmt.Errorf("-analyst BIN is required")
 	}
-	total, err := parseSize(sizeArg)
+	total, err := benchutil.ParseSize(sizeArg)
 	if err != nil {
 		return fmt.Errorf("-size %q: %w", sizeArg, err)
 	}
