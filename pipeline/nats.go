@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -61,8 +62,9 @@ func ensureStream(url string) error {
 	if err != nil {
 		return fmt.Errorf("nats: %w", err)
 	}
-	_, err = js.StreamInfo(natsStream)
-	if errors.Is(err, nats.ErrStreamNotFound) {
+	info, err := js.StreamInfo(natsStream)
+	switch {
+	case errors.Is(err, nats.ErrStreamNotFound):
 		_, err = js.AddStream(&nats.StreamConfig{
 			Name:       natsStream,
 			Subjects:   natsSubjects,
@@ -71,6 +73,11 @@ func ensureStream(url string) error {
 			MaxAge:     30 * 24 * time.Hour,
 			Duplicates: 10 * time.Minute,
 		})
+	case err == nil && !slices.Equal(info.Config.Subjects, natsSubjects):
+		// A newer binary knows more topic roots: widen the existing stream.
+		cfg := info.Config
+		cfg.Subjects = natsSubjects
+		_, err = js.UpdateStream(&cfg)
 	}
 	if err != nil {
 		return fmt.Errorf("nats: stream %s: %w", natsStream, err)
