@@ -108,7 +108,12 @@ func (r *Runner) run(ctx context.Context, run Run) Outcome {
 	limits += "ulimit -t " + strconv.FormatInt(cpu, 10) + " && "
 	// The limits are set by a shell before the script is exec'ed, so they cover it from its
 	// first instruction (a prlimit after start would leave a window).
-	cmd := exec.CommandContext(ctx, "/bin/sh", append([]string{"-c", limits + `exec "$0" "$@"`}, argv...)...)
+	sandboxed, err := sandboxCommand(r.readable(run, argv), tmp,
+		append([]string{"/bin/sh", "-c", limits + `exec "$0" "$@"`}, argv...))
+	if err != nil {
+		return Outcome{Err: fmt.Errorf("server: %w", err)}
+	}
+	cmd := exec.CommandContext(ctx, sandboxed[0], sandboxed[1:]...)
 	cmd.Dir = tmp
 	cmd.Env = r.env(run, tmp, dbPath)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -178,6 +183,30 @@ func (r *Runner) command(s *Script) ([]string, error) {
 		return nil, fmt.Errorf("%s: name it .py or .sh, or start it with a #! line naming its interpreter", s.Name)
 	}
 	return []string{s.Path}, nil
+}
+
+// readable is what the sandbox lets a run read besides the system: the script, its interpreter,
+// the analyst binary ($ANALYST_BIN) and the Parquet of the tables the user may see.
+func (r *Runner) readable(run Run, argv []string) []string {
+	paths := []string{run.Script.Path}
+	if root := interpreterRoot(argv[0]); root != "" {
+		paths = append(paths, root)
+	}
+	if bin := r.AnalystBin; bin != "" {
+		paths = append(paths, bin)
+	}
+	if self, err := os.Executable(); err == nil {
+		paths = append(paths, self)
+	}
+	for _, t := range run.Tables {
+		base := filepath.Join(r.ParquetRoot, t.Folder, t.Name)
+		if t.IsPartitioned() {
+			paths = append(paths, base)
+		} else {
+			paths = append(paths, base+".parquet")
+		}
+	}
+	return paths
 }
 
 func (r *Runner) memoryLimit() int64 {

@@ -172,3 +172,28 @@ func TestRunnerImageMustStayInTempDir(t *testing.T) {
 		t.Fatalf("image outside the temp dir: %q %d", out.Warning, len(out.Image))
 	}
 }
+
+// A script reads the Parquet of the tables its owner may see and nothing else of the server:
+// not another table's file, not the store, not the server's environment.
+func TestRunnerSandboxKeepsOtherDataOut(t *testing.T) {
+	root := t.TempDir()
+	writeParquet(t, filepath.Join(root, "sales/orders.parquet"), "SELECT 1 AS id")
+	writeParquet(t, filepath.Join(root, "private/salaries.parquet"), "SELECT 1 AS id")
+	secret := filepath.Join(t.TempDir(), "analyst.db")
+	os.WriteFile(secret, []byte("store"), 0o600)
+	r := &notify.Runner{TempRoot: t.TempDir(), ParquetRoot: root}
+	visible := []config.Table{{Name: "orders", Folder: "sales", SyncStrategy: config.FullRefresh}}
+	sc := script(t, t.TempDir(), "probe.sh", `
+ok=$(cat "`+filepath.Join(root, "sales/orders.parquet")+`" >/dev/null 2>&1 && echo yes || echo no)
+other=$(cat "`+filepath.Join(root, "private/salaries.parquet")+`" >/dev/null 2>&1 && echo yes || echo no)
+store=$(cat "`+secret+`" >/dev/null 2>&1 && echo yes || echo no)
+env=$(cat /proc/1/environ >/dev/null 2>&1 && echo yes || echo no)
+echo "{\"notify\": true, \"title\": \"own=$ok other=$other store=$store env=$env\"}"`)
+	out := runScript(t, r, sc, visible)
+	if out.Err != nil {
+		t.Fatalf("probe failed: %v (%s)", out.Err, out.Stderr)
+	}
+	if out.Result.Title != "own=yes other=no store=no env=no" {
+		t.Fatalf("sandbox: %s", out.Result.Title)
+	}
+}
