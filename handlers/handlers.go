@@ -57,11 +57,22 @@ func NewEnv(cfg *config.Config, runs *store.Runs, logger *slog.Logger) *Env {
 
 // Register adds every stage to the router.
 func Register(r *pipeline.Router, env *Env) {
+	RegisterSync(r, env)
+	RegisterNotify(r, env)
+}
+
+// RegisterSync adds the stages that turn a sync request into a published table (what a
+// scale-out worker runs).
+func RegisterSync(r *pipeline.Router, env *Env) {
 	env.pub = r.Publisher()
 	r.Handle(StageIngest, pipeline.TopicSyncRequested, env.ingest)
 	r.Handle(StageTransform, pipeline.TopicTableExtracted, env.transform)
 	r.Handle(StageProfile, pipeline.TopicTableConverted, env.profile)
 	r.Handle(StagePublish, pipeline.TopicTableProfiled, env.publish)
+}
+
+// RegisterNotify adds the notify stage, which runs where the users and their scripts are.
+func RegisterNotify(r *pipeline.Router, env *Env) {
 	r.Handle(StageNotify, pipeline.TopicTablePublished, env.notify)
 }
 

@@ -137,3 +137,6 @@ func (r *Replayer) replayOne(p Poisoned) error {
 	}
 	return nil
 }
+
+// PoisonReason is the error recorded with a poison message.
+func PoisonReason(msg *message.Message) string { return msg.Metadata.Get(metadataPoisonReason) }

@@ -38,6 +38,9 @@ type app struct {
 
 type openOptions struct {
 	demo bool // write the demo instance when the folder has no configuration
+	// api: the portal, triggers and notify stage of a scale-out, whose sync stages run in
+	// workers over NATS; run records follow the workers' events.
+	api bool
 }
 
 // flags returns a command's flag set; --home is accepted after the command name too.
@@ -77,15 +80,18 @@ func openApp(g *globals, opts openOptions) (*app, error) {
 		return nil, err
 	}
 	a := &app{cfg: cfg, db: db, logger: g.logger}
-	if err := a.init(); err != nil {
+	if err := a.init(opts.api); err != nil {
 		a.close()
 		return nil, err
 	}
 	return a, nil
 }
 
-func (a *app) init() error {
+func (a *app) init(api bool) error {
 	var err error
+	if api && a.cfg.Instance.Pipeline.Backend != config.BackendNATS {
+		return errors.New("--role api leaves the sync stages to workers over NATS: set pipeline.backend: nats")
+	}
 	if a.log, err = pipeline.NewBoltPubSub(a.db, nil); err != nil {
 		return err
 	}
@@ -106,6 +112,11 @@ func (a *app) init() error {
 	a.router, err = pipeline.NewRouter(a.backend, pipeline.RouterConfig{Logger: a.logger, OnStage: a.env.TrackStage})
 	if err != nil {
 		return err
+	}
+	if api {
+		handlers.RegisterNotify(a.router, a.env)
+		followRuns(a.router, a.runs)
+		return nil
 	}
 	handlers.Register(a.router, a.env)
 	if a.jira, err = newJira(a); err != nil {

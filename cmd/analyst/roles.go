@@ -103,7 +103,7 @@ func (a *app) initWorker(ackWait time.Duration) error {
 	if a.router, err = pipeline.NewRouter(a.backend, pipeline.RouterConfig{Logger: a.logger, OnStage: a.env.TrackStage}); err != nil {
 		return err
 	}
-	handlers.Register(a.router, a.env)
+	handlers.RegisterSync(a.router, a.env) // notify runs in the api process, with the users
 	return nil
 }
 

@@ -3,9 +3,13 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,7 +17,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/ai-data-analyst/analyst/handlers"
 	"github.com/ai-data-analyst/analyst/pipeline"
 	"github.com/ai-data-analyst/analyst/pipeline/natsembed"
 	"github.com/ai-data-analyst/analyst/store"
@@ -101,22 +104,56 @@ func TestWorkersShareTheWorkAndSurviveAKill(t *testing.T) {
 		}
 	}
 
-	// The trigger side (an api process) publishes one sync.requested per table.
-	backend, err := pipeline.NewNATSBackend(ns.ClientURL(), nil)
-	if err != nil {
+	// The api process: portal and triggers; the run's records follow the workers' events.
+	api := exec.Command(binary, "--home", home, "serve", "--role", "api", "--addr", "127.0.0.1:0")
+	api.Env = append(os.Environ(), "ANALYST_ADMIN_TOKEN=scale-test-admin-token-0001")
+	apiLog := &syncBuffer{}
+	api.Stderr = apiLog
+	if err := api.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer backend.Close()
-	db, err := store.OpenDB(filepath.Join(t.TempDir(), "api.db"))
-	if err != nil {
-		t.Fatal(err)
+	defer func() {
+		api.Process.Signal(syscall.SIGTERM)
+		api.Wait()
+	}()
+	urlRE := regexp.MustCompile(`msg=serving .*url=(http://[0-9.:]+)`)
+	var apiURL string
+	for deadline := time.Now().Add(15 * time.Second); apiURL == ""; {
+		if m := urlRE.FindStringSubmatch(apiLog.String()); m != nil {
+			apiURL = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the api process did not start:\n%s", apiLog.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	defer store.CloseDB(db)
-	runs, _ := store.NewRuns(db)
-	for _, n := range names {
-		if _, err := handlers.RequestSync(backend.Publisher(), runs, []string{n}, pipeline.TriggerManual, "test", false); err != nil {
+	apiCall := func(method, path string, body string) (int, []byte) {
+		req, _ := http.NewRequest(method, apiURL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer scale-test-admin-token-0001")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
 			t.Fatal(err)
 		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	// At start the api process syncs every table that has no Parquet yet: one run of all 50.
+	var started struct {
+		RunID   string `json:"run_id"`
+		Trigger string `json:"trigger"`
+	}
+	for deadline := time.Now().Add(15 * time.Second); started.RunID == ""; {
+		code, body := apiCall("GET", "/api/runs", "")
+		var list []json.RawMessage
+		if json.Unmarshal(body, &list); code == http.StatusOK && len(list) == 1 {
+			json.Unmarshal(list[0], &started)
+		} else if time.Now().After(deadline) {
+			t.Fatalf("GET /api/runs: %d %s", code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if started.Trigger != pipeline.TriggerStartup {
+		t.Fatalf("the run was started by %q", started.Trigger)
 	}
 
 	nc, err := nats.Connect(ns.ClientURL())
@@ -156,6 +193,23 @@ func TestWorkersShareTheWorkAndSurviveAKill(t *testing.T) {
 	}
 	if n := parquetRows(t, filepath.Join(home, "data/parquet/scale/*.parquet")); n != tables*rows {
 		t.Fatalf("%d rows in the Parquet files, want %d", n, tables*rows)
+	}
+	var run store.Run
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		_, body := apiCall("GET", "/api/runs/"+started.RunID, "")
+		json.Unmarshal(body, &run)
+		if run.Status == store.RunSucceeded || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if run.Status != store.RunSucceeded || len(run.Tables) != tables {
+		t.Fatalf("the api process shows the run %s with %d tables:\n%s", run.Status, len(run.Tables), apiLog.String())
+	}
+	for _, rt := range run.Tables {
+		if rt.Rows != rows {
+			t.Errorf("run table %s: %d rows, want %d", rt.Name, rt.Rows, rows)
+		}
 	}
 	worked := 0
 	for _, l := range logs[1:] {

@@ -28,18 +28,18 @@ const logRetention = 30 * 24 * time.Hour
 func runServe(ctx context.Context, g *globals, args []string) error {
 	fs := g.flags("serve")
 	addr := fs.String("addr", envOr("ANALYST_ADDR", "127.0.0.1:8080"), "listen address (env ANALYST_ADDR)")
-	role := fs.String("role", "all", "all: portal and pipeline; worker: pipeline stages only (pipeline.backend nats)")
+	role := fs.String("role", "all", "all: everything in one process; api: portal, triggers and notifications with the sync stages in workers; worker: sync stages only (api and worker need pipeline.backend nats)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	switch *role {
-	case "all":
+	case "all", "api":
 	case "worker":
 		return runWorker(ctx, g, nil)
 	default:
-		return fmt.Errorf("--role %q: must be all or worker", *role)
+		return fmt.Errorf("--role %q: must be all, api or worker", *role)
 	}
-	a, err := openApp(g, openOptions{demo: true})
+	a, err := openApp(g, openOptions{demo: *role == "all", api: *role == "api"})
 	if err != nil {
 		return err
 	}
@@ -64,7 +64,7 @@ func runServe(ctx context.Context, g *globals, args []string) error {
 			Config: a.cfg, Runs: a.runs, Replayer: pipeline.NewReplayer(a.log),
 			RequestSync: triggers.Request, Users: a.users, Policy: a.policy, Logger: a.logger,
 			DB: a.db, Log: a.log, DevMode: loopback(*addr), LocalURL: localURL(*addr),
-			Jira: a.jira, Notify: notes, Memory: mem,
+			Jira: a.jiraIntake(), Notify: notes, Memory: mem,
 			Backup: func(ctx context.Context, w io.Writer, stateOnly bool) error {
 				_, err := ops.Backup(ctx, w, a.db, a.cfg.Paths, ops.BackupOptions{StateOnly: stateOnly, Instance: a.cfg.Instance.Instance.Name})
 				return err
@@ -86,7 +86,9 @@ func runServe(ctx context.Context, g *globals, args []string) error {
 	go scheduler.Run(ctx)
 	triggers.WatchSources(ctx)
 	go a.trimLog(ctx)
-	go a.jira.RunJobs(ctx)
+	if a.jira != nil {
+		go a.jira.RunJobs(ctx)
+	}
 	if runID, err := triggers.SyncMissing(); err != nil {
 		a.logger.Error("startup sync", "error", err)
 	} else if runID != "" {
@@ -107,6 +109,15 @@ func runServe(ctx context.Context, g *globals, args []string) error {
 		return err
 	}
 	return nil
+}
+
+// jiraIntake is the portal's Jira webhook intake; nil (the webhook answers 503) in an api
+// process, whose Jira stages would need the local event log.
+func (a *app) jiraIntake() portal.JiraIntake {
+	if a.jira == nil {
+		return nil
+	}
+	return a.jira
 }
 
 // trimLog drops acked events past the retention once an hour.
