@@ -2,10 +2,12 @@ package portal
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/ai-data-analyst/analyst/connectors"
+	"github.com/ai-data-analyst/analyst/handlers"
 	"github.com/ai-data-analyst/analyst/pipeline"
 	"github.com/ai-data-analyst/analyst/store"
 )
@@ -63,6 +66,7 @@ type jiraStatus struct {
 	Configured  bool
 	Domain      string
 	LastWebhook *time.Time
+	Report      *handlers.CheckReport // the last consistency check, if any
 }
 
 func (s *server) adminHome(w http.ResponseWriter, r *http.Request) {
@@ -115,6 +119,12 @@ func (s *server) jiraStatus() jiraStatus {
 	})
 	if !newest.IsZero() {
 		j.LastWebhook = &newest
+	}
+	if b, err := os.ReadFile(filepath.Join(s.Config.Paths.Raw, "jira", "_consistency_report.json")); err == nil {
+		var rep handlers.CheckReport
+		if json.Unmarshal(b, &rep) == nil {
+			j.Report = &rep
+		}
 	}
 	return j
 }

@@ -74,6 +74,7 @@ data_source: {type: csv, csv: {path: source}}
 access: {private_folders: [hr]}
 auth: {allowed_domains: [example.com], google_client_id: %q, google_client_secret: %q}
 email: {smtp_url: %q, from_address: portal@example.com}
+jira: {domain: acme.atlassian.net}
 datasets:
   marketing: {label: Marketing, description: Campaigns}
   attribution: {label: Attribution, requires: [marketing]}
@@ -704,5 +705,22 @@ func (s *smtpSink) next(t *testing.T) string {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no mail arrived")
 		return ""
+	}
+}
+
+// The admin page shows the Jira intake and its last consistency report.
+func TestAdminShowsJiraConsistency(t *testing.T) {
+	f := newWebFixture(t, webOptions{})
+	admin := f.signIn(t, "boss@example.com")
+	if p := admin.get("/admin"); !strings.Contains(p.body, "acme.atlassian.net") || !strings.Contains(p.body, "No consistency check has run yet") {
+		t.Fatalf("before a check: %s", p.body)
+	}
+	writeFile(t, f.cfg.Paths.Home, "data/raw/jira/_consistency_report.json",
+		`{"timestamp":"2026-11-28T10:00:00Z","check_type":"incremental","max_age_days":30,"counts":{"jira_api":120,"raw_json":118,"parquet":117},"discrepancies":{"missing_in_json":["A-1","A-2"],"missing_in_parquet":["A-3"],"not_in_jira":[]}}`)
+	p := admin.get("/admin")
+	for _, want := range []string{"Jira 120, raw 118, Parquet 117", "2 missing in raw, 1 missing in Parquet, 0 no longer in Jira"} {
+		if !strings.Contains(p.body, want) {
+			t.Fatalf("the report is not shown (%q): %s", want, p.body)
+		}
 	}
 }
