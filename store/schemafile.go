@@ -72,6 +72,9 @@ func WriteSchemaFiles(tables []config.Table, o SchemaFiles) ([]string, error) {
 		if err != nil {
 			return written, err
 		}
+		if old, err := os.ReadFile(out); err == nil && sameSchema(old, data) {
+			continue // unchanged but for the time: keep the file, so pulls do not fetch it again
+		}
 		if err := WriteFileAtomic(out, 0o644, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
 			return written, err
 		}
@@ -198,6 +201,20 @@ func tableNode(t config.Table, cols []arrow.Field) *yaml.Node {
 		n.Content = append(n.Content, str("partitioned_by"), str(t.PartitionBy))
 	}
 	return n
+}
+
+// sameSchema compares two schema files, ignoring the lines that carry the generation time.
+func sameSchema(a, b []byte) bool {
+	strip := func(doc []byte) string {
+		var keep []string
+		for _, line := range strings.Split(string(doc), "\n") {
+			if !strings.Contains(line, "generated_at") && !strings.HasPrefix(line, "# Generated") {
+				keep = append(keep, line)
+			}
+		}
+		return strings.Join(keep, "\n")
+	}
+	return strip(a) == strip(b)
 }
 
 func schemaDocument(tables []*yaml.Node, o SchemaFiles) ([]byte, error) {

@@ -138,3 +138,30 @@ func TestWriteSchemaFiles(t *testing.T) {
 		t.Error("a private table reached the public schema")
 	}
 }
+
+// A schema whose content did not change keeps its file (and its time), so pulls skip it.
+func TestSchemaFileKeptWhenUnchanged(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "sales"), 0o755)
+	os.Rename(stage(t, t.TempDir(), "orders", "id,amount\n1,2.5\n"), filepath.Join(root, "sales", "orders.parquet"))
+	tables := []config.Table{{ID: "a.orders", Name: "orders", Folder: "sales", SyncStrategy: config.FullRefresh, PrimaryKey: []string{"id"}}}
+	out := filepath.Join(t.TempDir(), "schema.yml")
+	o := SchemaFiles{ParquetRoot: root, Public: out, IsPrivate: func(config.Table) bool { return false }, Now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if _, err := WriteSchemaFiles(tables, o); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := os.ReadFile(out)
+	o.Now = o.Now.Add(time.Hour)
+	written, err := WriteSchemaFiles(tables, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, _ := os.ReadFile(out)
+	if len(written) != 0 || string(first) != string(second) {
+		t.Fatalf("an unchanged schema was rewritten: %v", written)
+	}
+	tables[0].Description = "now described"
+	if written, _ := WriteSchemaFiles(tables, o); len(written) != 1 {
+		t.Fatal("a changed schema must be written")
+	}
+}
