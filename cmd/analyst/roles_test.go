@@ -206,7 +206,17 @@ func TestWorkersShareTheWorkAndSurviveAKill(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if run.Status != store.RunSucceeded || len(run.Tables) != tables {
-		t.Fatalf("the api process shows the run %s with %d tables:\n%s", run.Status, len(run.Tables), apiLog.String())
+		var stuck []string
+		for _, rt := range run.Tables {
+			if rt.Status != store.RunSucceeded {
+				var stages []string
+				for _, st := range rt.Stages {
+					stages = append(stages, fmt.Sprintf("%s(done=%v %s)", st.Name, st.Done, st.Error))
+				}
+				stuck = append(stuck, rt.Name+" "+rt.Status+": "+strings.Join(stages, ", "))
+			}
+		}
+		t.Fatalf("the api process shows the run %s with %d tables; not succeeded:\n%s\n%s", run.Status, len(run.Tables), strings.Join(stuck, "\n"), apiLog.String())
 	}
 	for _, rt := range run.Tables {
 		if rt.Rows != rows {
