@@ -131,8 +131,10 @@ func once[E pipeline.Event](e *Env, stage string, msg *message.Message, work fun
 }
 
 // TrackStage keeps the run records in step with the router's stage reports.
+// Only the pipeline's own stages count: observers of the same events (such as the run
+// projection of a scale-out api process) must not move a finished table back to running.
 func (e *Env) TrackStage(ev pipeline.StageEvent) {
-	if ev.RunID == "" || ev.Table == "" {
+	if ev.RunID == "" || ev.Table == "" || !isStage(ev.Handler) {
 		return
 	}
 	err := e.Runs.Update(ev.RunID, func(run *store.Run) {
@@ -160,6 +162,14 @@ func (e *Env) TrackStage(ev pipeline.StageEvent) {
 	if err != nil {
 		e.Logger.Error("cannot record run progress", "run_id", ev.RunID, "error", err)
 	}
+}
+
+func isStage(name string) bool {
+	switch name {
+	case StageIngest, StageTransform, StageProfile, StagePublish, StageNotify:
+		return true
+	}
+	return false
 }
 
 // RequestSync records a queued run for tables and publishes one sync.requested per table.

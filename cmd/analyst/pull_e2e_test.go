@@ -3,14 +3,11 @@ package main
 import (
 	"database/sql"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,40 +19,10 @@ import (
 // pull moves nothing; nothing of the private table reaches the standard analyst.
 func TestServeDemoThenPull(t *testing.T) {
 	home := t.TempDir()
-	serve := exec.Command(binary, "--home", home, "serve", "--addr", "127.0.0.1:0")
-	serve.Env = append(os.Environ(), "ANALYST_ADMIN_TOKEN=e2e-admin-token-000000001")
-	logs := &syncBuffer{}
-	serve.Stderr = logs
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		serve.Process.Signal(syscall.SIGTERM)
-		serve.Wait()
-	}()
-	urlRE := regexp.MustCompile(`msg=serving .*url=(http://[0-9.:]+)`)
-	var base string
-	for deadline := time.Now().Add(60 * time.Second); base == ""; {
-		if m := urlRE.FindStringSubmatch(logs.String()); m != nil {
-			base = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("serve did not start:\n%s", logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	call := func(method, path, token, body string) (int, []byte) {
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
-	}
-	const admin = "e2e-admin-token-000000001"
+	srv := startServer(t, home, "e2e-admin-token-000000001")
+	base := srv.URL
+	call := func(method, path, token, body string) (int, []byte) { return srv.call(t, method, path, token, body) }
+	const admin = ""
 	// The startup sync of the demo tables finishes.
 	for deadline := time.Now().Add(90 * time.Second); ; {
 		_, body := call("GET", "/api/runs", admin, "")

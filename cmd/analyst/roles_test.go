@@ -3,13 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -105,38 +102,9 @@ func TestWorkersShareTheWorkAndSurviveAKill(t *testing.T) {
 	}
 
 	// The api process: portal and triggers; the run's records follow the workers' events.
-	api := exec.Command(binary, "--home", home, "serve", "--role", "api", "--addr", "127.0.0.1:0")
-	api.Env = append(os.Environ(), "ANALYST_ADMIN_TOKEN=scale-test-admin-token-0001")
-	apiLog := &syncBuffer{}
-	api.Stderr = apiLog
-	if err := api.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		api.Process.Signal(syscall.SIGTERM)
-		api.Wait()
-	}()
-	urlRE := regexp.MustCompile(`msg=serving .*url=(http://[0-9.:]+)`)
-	var apiURL string
-	for deadline := time.Now().Add(15 * time.Second); apiURL == ""; {
-		if m := urlRE.FindStringSubmatch(apiLog.String()); m != nil {
-			apiURL = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("the api process did not start:\n%s", apiLog.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	apiCall := func(method, path string, body string) (int, []byte) {
-		req, _ := http.NewRequest(method, apiURL+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer scale-test-admin-token-0001")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
-	}
+	api := startServer(t, home, "scale-test-admin-token-0001", "--role", "api")
+	apiLog := api.Logs
+	apiCall := func(method, path, body string) (int, []byte) { return api.call(t, method, path, "", body) }
 	// At start the api process syncs every table that has no Parquet yet: one run of all 50.
 	var started struct {
 		RunID   string `json:"run_id"`

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// testServer is an `analyst serve` child process with an admin token.
+type testServer struct {
+	URL   string
+	Token string
+	Logs  *syncBuffer
+}
+
+var servingURL = regexp.MustCompile(`msg=serving .*url=(http://[0-9.:]+)`)
+
+// startServer runs `analyst --home home serve --addr 127.0.0.1:0 args...` with adminToken as
+// ANALYST_ADMIN_TOKEN, waits until it serves, and stops it when the test ends.
+func startServer(t *testing.T, home, adminToken string, args ...string) *testServer {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"--home", home, "serve", "--addr", "127.0.0.1:0"}, args...)...)
+	cmd.Env = append(os.Environ(), "ANALYST_ADMIN_TOKEN="+adminToken)
+	s := &testServer{Token: adminToken, Logs: &syncBuffer{}}
+	cmd.Stderr = s.Logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	for deadline := time.Now().Add(60 * time.Second); s.URL == ""; {
+		if m := servingURL.FindStringSubmatch(s.Logs.String()); m != nil {
+			s.URL = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("serve %v did not start:\n%s", args, s.Logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return s
+}
+
+// call sends a JSON API request with token (the admin's when "").
+func (s *testServer) call(t *testing.T, method, path, token, body string) (int, []byte) {
+	t.Helper()
+	if token == "" {
+		token = s.Token
+	}
+	req, _ := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
