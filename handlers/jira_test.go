@@ -498,7 +498,7 @@ func TestJiraAnnouncesCatalogueTablesOncePerInterval(t *testing.T) {
 	fake := jiratest.New()
 	defer fake.Close()
 	home := t.TempDir()
-	cfg := jiraInstance(t, home, fake.URL)
+	jiraInstance(t, home, fake.URL)
 	write(t, filepath.Join(home, "docs/data_description.md"), "# Tables\n\n```yaml\ntables:\n"+
 		"  - {id: shop.orders, name: orders, folder: shop, primary_key: id, sync_strategy: full_refresh, csv: {path: orders.csv}}\n"+
 		"  - {id: jira.issues, name: jira_issues, folder: jira, primary_key: issue_key, sync_strategy: full_refresh, csv: {path: none.csv}}\n```\n")

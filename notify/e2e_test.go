@@ -73,10 +73,10 @@ func TestSyncRunsScriptAndDeliversOnceOnBothChannels(t *testing.T) {
 	}
 	start := time.Now()
 	runID := sync()
-	msgs := bot.waitSent(t, "sendMessage", 1)
+	bot.waitSent(t, "sendMessage", 1)
 	frame := app.next(10 * time.Second)
 	t.Logf("sync to Telegram: %s", time.Since(start).Round(time.Millisecond))
-	msgs = bot.waitSent(t, "sendMessage", 2) // the odd "_" fails as Markdown; sent again as plain text
+	msgs := bot.waitSent(t, "sendMessage", 2) // the odd "_" fails as Markdown; sent again as plain text
 	if got := msgs[1].Fields["text"]; got != "*Orders_eu updated*\ntable orders via table" || msgs[1].Fields["parse_mode"] != nil {
 		t.Fatalf("telegram text %v", msgs[1].Fields)
 	}

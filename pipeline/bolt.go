@@ -582,15 +582,6 @@ func awaitAck(ctx context.Context, closing, psClosing <-chan struct{}, msg *mess
 	}
 }
 
-func isClosed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
-}
-
 // ackState is a group's position on a topic: everything up to watermark is acked, plus the
 // sequence numbers in above (acked out of order while earlier ones were still in flight).
 // stored is what the log holds durably (or is being committed).

@@ -27,20 +27,6 @@ func newCSRFToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// csrfToken returns the request's CSRF token, creating (and saving) one when missing.
-func (s *server) csrfToken(w http.ResponseWriter, r *http.Request) string {
-	c := s.cookie(r)
-	if tok, _ := c.Values[keyCSRF].(string); tok != "" {
-		return tok
-	}
-	tok := newCSRFToken()
-	c.Values[keyCSRF] = tok
-	if err := c.Save(r, w); err != nil {
-		s.Logger.Error("save csrf token", "error", err)
-	}
-	return tok
-}
-
 func safeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // ErrInUse is returned when another process holds the store.
@@ -27,7 +28,7 @@ func OpenDB(path string) (*bolt.DB, error) {
 		NoFreelistSync: true, // the freelist is rebuilt at open; commits write less
 		FreelistType:   bolt.FreelistMapType,
 	})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		holder := "another process"
 		if b, rerr := os.ReadFile(pidFile(path)); rerr == nil {
 			if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil {

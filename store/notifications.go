@@ -306,7 +306,8 @@ func (n *Notifications) Inbox(user string, limit int) ([]Notification, error) {
 	err := n.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketNotifyInbox).Cursor()
 		// Seek past the user's last key, then walk back.
-		k, v := c.Seek(append(append([]byte(nil), prefix...), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
+		k, _ := c.Seek(append(append([]byte(nil), prefix...), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
+		var v []byte
 		if k == nil {
 			k, v = c.Last()
 		} else {

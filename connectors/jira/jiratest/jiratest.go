@@ -456,7 +456,10 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	start := 0
 	if req.NextPageToken != "" {
 		b, err := base64.StdEncoding.DecodeString(req.NextPageToken)
-		if start, err = strconv.Atoi(string(b)); err != nil {
+		if err == nil {
+			start, err = strconv.Atoi(string(b))
+		}
+		if err != nil {
 			writeJSON(w, http.StatusBadRequest, map[string]any{"errorMessages": []string{"Invalid nextPageToken"}})
 			return
 		}
