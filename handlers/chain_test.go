@@ -162,11 +162,11 @@ func TestChainOnBolt(t *testing.T) {
 		t.Fatalf("poison messages: %+v", pending)
 	}
 	write(t, filepath.Join(cfg.Paths.Home, "source/refunds.csv"), "id,order_id\n1,2\n")
-	replayed, err := replayer.Replay(func(p pipeline.Poisoned) bool { return p.RunID == runID })
+	replayed, err := replayer.Replay(func(p pipeline.Poisoned) bool { return p.RunID == runID }, handlers.Requeue(env.Runs))
 	if err != nil || len(replayed) != 1 {
 		t.Fatalf("replay: %v %v", replayed, err)
 	}
-	again, _ := replayer.Replay(nil)
+	again, _ := replayer.Replay(nil, nil)
 	if len(again) != 0 {
 		t.Fatalf("a poison message was replayed twice: %+v", again)
 	}

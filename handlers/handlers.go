@@ -172,6 +172,18 @@ func isStage(name string) bool {
 	return false
 }
 
+// Requeue is the hook for Replayer.Replay: it puts a replayed message's table back to queued
+// before the message goes out, so whoever follows the run does not take the old failure for its
+// end (the stages then move it on).
+func Requeue(runs *store.Runs) func(pipeline.Poisoned) error {
+	return func(p pipeline.Poisoned) error {
+		if p.RunID == "" || p.Table == "" {
+			return nil
+		}
+		return runs.Update(p.RunID, func(run *store.Run) { run.Table(p.Table).Status = store.RunQueued })
+	}
+}
+
 // RequestSync records a queued run for tables and publishes one sync.requested per table.
 func RequestSync(pub message.Publisher, runs *store.Runs, tables []string, trigger, by string, full bool) (string, error) {
 	runID := watermill.NewULID()

@@ -176,7 +176,7 @@ func TestChunkedInitialLoadResumes(t *testing.T) {
 	}
 	write(t, bad, "id,at\n2,2024-04-01\n")
 	os.Chtimes(bad, at, at)
-	if _, err := pipeline.NewReplayer(log).Replay(nil); err != nil {
+	if _, err := pipeline.NewReplayer(log).Replay(nil, handlers.Requeue(env.Runs)); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(20 * time.Second)

@@ -93,8 +93,9 @@ func (r *Replayer) replayed() (map[string]bool, error) {
 }
 
 // Replay re-publishes the pending poison messages that match (nil: all) to the topic they
-// failed on, addressed to the handler that failed, and returns what it replayed.
-func (r *Replayer) Replay(match func(Poisoned) bool) ([]Poisoned, error) {
+// failed on, addressed to the handler that failed, and returns what it replayed. before, when
+// set, runs for each message just before it is published (to mark its run as queued again).
+func (r *Replayer) Replay(match func(Poisoned) bool, before func(Poisoned) error) ([]Poisoned, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	pending, err := r.List(true)
@@ -105,6 +106,11 @@ func (r *Replayer) Replay(match func(Poisoned) bool) ([]Poisoned, error) {
 	for _, p := range pending {
 		if match != nil && !match(p) {
 			continue
+		}
+		if before != nil {
+			if err := before(p); err != nil {
+				return done, err
+			}
 		}
 		if err := r.replayOne(p); err != nil {
 			return done, err

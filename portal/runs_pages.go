@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/ai-data-analyst/analyst/handlers"
 	"github.com/ai-data-analyst/analyst/pipeline"
 	"github.com/ai-data-analyst/analyst/store"
 )
@@ -191,17 +192,6 @@ func (s *server) replay(id string) (int, error) {
 	if s.Replayer == nil {
 		return 0, errNoReplay
 	}
-	pending, err := s.Replayer.List(true)
-	if err != nil {
-		return 0, err
-	}
-	for _, p := range pending {
-		if p.RunID == id {
-			if err := s.Runs.Update(id, func(run *store.Run) { run.Table(p.Table).Status = store.RunQueued }); err != nil {
-				return 0, err
-			}
-		}
-	}
-	replayed, err := s.Replayer.Replay(func(p pipeline.Poisoned) bool { return p.RunID == id })
+	replayed, err := s.Replayer.Replay(func(p pipeline.Poisoned) bool { return p.RunID == id }, handlers.Requeue(s.Runs))
 	return len(replayed), err
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"text/tabwriter"
 
+	"github.com/ai-data-analyst/analyst/handlers"
 	"github.com/ai-data-analyst/analyst/pipeline"
 	"github.com/ai-data-analyst/analyst/store"
 )
@@ -63,16 +64,7 @@ func runReplay(ctx context.Context, g *globals, args []string) error {
 	if err := a.start(ctx); err != nil {
 		return err
 	}
-	// The tables go back to queued before their messages do, so following a run cannot see
-	// the old failure as its end.
-	for _, p := range selected {
-		if p.RunID != "" {
-			if err := a.runs.Update(p.RunID, func(run *store.Run) { run.Table(p.Table).Status = store.RunQueued }); err != nil {
-				return err
-			}
-		}
-	}
-	replayed, err := replayer.Replay(match)
+	replayed, err := replayer.Replay(match, handlers.Requeue(a.runs))
 	if err != nil {
 		return err
 	}
