@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -105,20 +104,14 @@ func (s *server) adminHome(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "admin", "Administration", v)
 }
 
-// jiraStatus reports the Jira intake: configured, and when the last webhook's issue was stored.
+// jiraStatus reports the Jira intake: configured, when the last webhook's issue was stored, and
+// the last consistency report. Every issue is written into data/raw/jira/issues by a rename, so
+// the folder's modification time is the last write, without reading every file.
 func (s *server) jiraStatus() jiraStatus {
 	j := jiraStatus{Configured: s.Config.Instance.Jira.Domain != "", Domain: s.Config.Instance.Jira.Domain}
-	var newest time.Time
-	filepath.WalkDir(filepath.Join(s.Config.Paths.DataDir, "raw", "jira", "issues"), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".json") {
-			if info, err := d.Info(); err == nil && info.ModTime().After(newest) {
-				newest = info.ModTime()
-			}
-		}
-		return nil
-	})
-	if !newest.IsZero() {
-		j.LastWebhook = &newest
+	if fi, err := os.Stat(filepath.Join(s.Config.Paths.Raw, "jira", "issues")); err == nil {
+		at := fi.ModTime()
+		j.LastWebhook = &at
 	}
 	if b, err := os.ReadFile(filepath.Join(s.Config.Paths.Raw, "jira", "_consistency_report.json")); err == nil {
 		var rep handlers.CheckReport

@@ -715,9 +715,16 @@ func TestAdminShowsJiraConsistency(t *testing.T) {
 	if p := admin.get("/admin"); !strings.Contains(p.body, "acme.atlassian.net") || !strings.Contains(p.body, "No consistency check has run yet") {
 		t.Fatalf("before a check: %s", p.body)
 	}
+	if p := admin.get("/admin"); !strings.Contains(p.body, "none yet") {
+		t.Fatalf("no webhook has arrived yet: %s", p.body)
+	}
+	writeFile(t, f.cfg.Paths.Home, "data/raw/jira/issues/SUP-1.json", `{"key":"SUP-1"}`)
 	writeFile(t, f.cfg.Paths.Home, "data/raw/jira/_consistency_report.json",
 		`{"timestamp":"2026-11-28T10:00:00Z","check_type":"incremental","max_age_days":30,"counts":{"jira_api":120,"raw_json":118,"parquet":117},"discrepancies":{"missing_in_json":["A-1","A-2"],"missing_in_parquet":["A-3"],"not_in_jira":[]}}`)
 	p := admin.get("/admin")
+	if strings.Contains(p.body, "none yet") {
+		t.Fatalf("the stored issue must count as the last webhook: %s", p.body)
+	}
 	for _, want := range []string{"Jira 120, raw 118, Parquet 117", "2 missing in raw, 1 missing in Parquet, 0 no longer in Jira"} {
 		if !strings.Contains(p.body, want) {
 			t.Fatalf("the report is not shown (%q): %s", want, p.body)
