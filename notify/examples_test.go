@@ -11,6 +11,7 @@ import (
 
 	"github.com/ai-data-analyst/analyst/config"
 	"github.com/ai-data-analyst/analyst/notify"
+	"github.com/ai-data-analyst/analyst/workspace"
 )
 
 // TestMain lets this test binary stand in for `analyst sql` (what $ANALYST_BIN offers scripts).
@@ -36,7 +37,7 @@ func TestExampleScripts(t *testing.T) {
 	r := &notify.Runner{TempRoot: t.TempDir(), ParquetRoot: cfg.Paths.Parquet}
 	dir := t.TempDir()
 	run := func(name string) notify.Outcome {
-		body, err := fs.ReadFile(notify.Examples, "examples/"+name)
+		body, err := fs.ReadFile(workspace.Examples, workspace.ExamplesDir+"/"+name)
 		if err != nil {
 			t.Fatal(err)
 		}

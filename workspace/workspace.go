@@ -54,8 +54,16 @@ const (
 //go:embed templates
 var templates embed.FS
 
+// ExamplesDir holds the example notification scripts (data freshness, revenue drop on the demo's
+// orders, a daily chart), mirrored to server/workspace/examples/notifications/ for analysts to
+// copy into user/notifications/.
+const ExamplesDir = "examples/notifications"
+
+// Examples are the example notification scripts, under ExamplesDir.
+var Examples, _ = fs.Sub(templates, "templates")
+
 // Templates returns the workspace templates by name: the instance's own from
-// configDir/workspace/ where present, else the embedded defaults.
+// configDir/workspace/ where present, else the embedded defaults; and the example scripts.
 func Templates(configDir string) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	for _, name := range []string{ClaudeTemplate, ClaudeSettings} {
@@ -67,6 +75,16 @@ func Templates(configDir string) (map[string][]byte, error) {
 			return nil, err
 		}
 		out[name] = b
+	}
+	examples, err := fs.ReadDir(Examples, ExamplesDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range examples {
+		name := ExamplesDir + "/" + e.Name()
+		if out[name], err = fs.ReadFile(Examples, name); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

@@ -94,6 +94,9 @@ func TestServeDemoThenPull(t *testing.T) {
 		}
 		return nil
 	})
+	if _, err := os.Stat(filepath.Join(ann, "server/workspace/examples/notifications/revenue_drop.sh")); err != nil {
+		t.Errorf("the example alert scripts are not in the workspace: %v", err)
+	}
 	if out := pull(ann, analystTok); !strings.Contains(out, "pulled 0 files (0 B)") {
 		t.Fatalf("a second pull must move nothing: %s", out)
 	}
