@@ -43,13 +43,18 @@ type catalogView struct {
 
 func (s *server) catalogPage(w http.ResponseWriter, r *http.Request) {
 	user := UserFrom(r.Context())
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	s.renderCached(w, r, "catalog", "Catalog", s.visibilityKey(user)+"\x00"+q, func() (any, error) {
+		return s.catalogView(user, q)
+	})
+}
+
+func (s *server) catalogView(user *store.User, q string) (*catalogView, error) {
 	rows, err := s.tableRows(user)
 	if err != nil {
-		s.failPage(w, r, err)
-		return
+		return nil, err
 	}
-	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	v := catalogView{Query: q}
+	v := &catalogView{Query: q}
 	byFolder := map[string][]tableRow{}
 	for _, t := range rows {
 		if t.Dataset != "" && !user.Datasets[t.Dataset] {
@@ -92,7 +97,7 @@ func (s *server) catalogPage(w http.ResponseWriter, r *http.Request) {
 		v.Categories = append(v.Categories, c)
 	}
 	v.Datasets = s.datasets(user, rows)
-	s.render(w, r, http.StatusOK, "catalog", "Catalog", v)
+	return v, nil
 }
 
 // datasets lists the optional datasets with the user's switches.
@@ -363,12 +368,17 @@ func (s *server) tablePage(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, http.StatusNotFound, "There is no such table.")
 		return
 	}
+	s.renderCached(w, r, "table", t.Name, s.visibilityKey(user)+"\x00"+t.Name, func() (any, error) {
+		return s.tablePageView(user, t)
+	})
+}
+
+func (s *server) tablePageView(user *store.User, t config.Table) (*tablePageView, error) {
 	rows, err := s.tableRows(user)
 	if err != nil {
-		s.failPage(w, r, err)
-		return
+		return nil, err
 	}
-	v := tablePageView{Query: fmt.Sprintf("SELECT * FROM %q LIMIT 100;", t.Name)}
+	v := &tablePageView{Query: fmt.Sprintf("SELECT * FROM %q LIMIT 100;", t.Name)}
 	for _, row := range rows {
 		if row.Name == t.Name {
 			v.Table = row
@@ -378,15 +388,13 @@ func (s *server) tablePage(w http.ResponseWriter, r *http.Request) {
 	var raw []byte
 	if cp, ok := s.catalog.Profile(t.Name, canSee); ok {
 		if raw, err = json.Marshal(cp); err != nil {
-			s.failPage(w, r, err)
-			return
+			return nil, err
 		}
 	}
 	if raw != nil {
 		var p profile
 		if err := json.Unmarshal(raw, &p); err != nil {
-			s.failPage(w, r, fmt.Errorf("profile of %s: %w", t.Name, err))
-			return
+			return nil, fmt.Errorf("profile of %s: %w", t.Name, err)
 		}
 		v.Profile = &p
 		for _, c := range p.Columns {
@@ -418,7 +426,7 @@ func (s *server) tablePage(w http.ResponseWriter, r *http.Request) {
 			v.Sample = append(v.Sample, cells)
 		}
 	}
-	s.render(w, r, http.StatusOK, "table", t.Name, v)
+	return v, nil
 }
 
 func containsFold(s, sub string) bool {

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"sync"
@@ -112,12 +113,24 @@ type dashboardView struct {
 
 func (s *server) dashboard(w http.ResponseWriter, r *http.Request) {
 	user := UserFrom(r.Context())
-	rows, err := s.tableRows(user)
+	toks, err := s.Users.Tokens(user.Email)
 	if err != nil {
 		s.failPage(w, r, err)
 		return
 	}
-	v := dashboardView{Tables: rows, Server: s.serverURL(r), HasDatasets: len(s.Config.Instance.Datasets) > 0}
+	needsSetup, server := len(toks) == 0, s.serverURL(r)
+	key := fmt.Sprint(s.visibilityKey(user), "\x00", needsSetup, "\x00", server)
+	s.renderCached(w, r, "dashboard", "Dashboard", key, func() (any, error) {
+		return s.dashboardView(user, needsSetup, server)
+	})
+}
+
+func (s *server) dashboardView(user *store.User, needsSetup bool, server string) (*dashboardView, error) {
+	rows, err := s.tableRows(user)
+	if err != nil {
+		return nil, err
+	}
+	v := &dashboardView{Tables: rows, Server: server, NeedsSetup: needsSetup, HasDatasets: len(s.Config.Instance.Datasets) > 0}
 	for _, t := range rows {
 		v.Totals.Tables++
 		v.Totals.Columns += t.Columns
@@ -133,8 +146,7 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request) {
 	if user.Role == store.RoleAdmin {
 		runs, err := s.Runs.List(50)
 		if err != nil {
-			s.failPage(w, r, err)
-			return
+			return nil, err
 		}
 		for i, run := range runs {
 			if i < 8 {
@@ -145,13 +157,7 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	toks, err := s.Users.Tokens(user.Email)
-	if err != nil {
-		s.failPage(w, r, err)
-		return
-	}
-	v.NeedsSetup = len(toks) == 0
-	s.render(w, r, http.StatusOK, "dashboard", "Dashboard", v)
+	return v, nil
 }
 
 // serverURL is what analysts pass to `analyst pull --server`: the public URL, or for display

@@ -55,7 +55,7 @@ func New(d Deps) http.Handler {
 	s := newServer(d)
 	r := mux.NewRouter()
 	r.SkipClean(true) // a path with ".." reaches the handlers, which answer 404, not a redirect
-	r.Use(s.securityHeaders, s.observe, s.authenticate, s.csrf)
+	r.Use(s.securityHeaders, s.observe, s.authenticate, s.csrf, s.clearBodiesOnWrite)
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet)
 	api := r.PathPrefix("/api").Subrouter()
 	api.Handle("/runs", admin(s.listRuns)).Methods(http.MethodGet)

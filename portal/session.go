@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 
 	"github.com/ai-data-analyst/analyst/store"
@@ -50,6 +51,11 @@ func (s *server) newCookieStore() *sessions.CookieStore {
 	}
 	hashKey := append(derive("analyst cookie hmac 1"), derive("analyst cookie hmac 2")...)
 	cs := sessions.NewCookieStore(hashKey, derive("analyst cookie aes"))
+	for _, codec := range cs.Codecs {
+		if sc, ok := codec.(*securecookie.SecureCookie); ok {
+			sc.SetSerializer(cookieSerializer{})
+		}
+	}
 	cs.Options = &sessions.Options{
 		Path:     "/",
 		MaxAge:   int(s.sessionTTL / time.Second),

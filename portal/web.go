@@ -41,6 +41,7 @@ type server struct {
 	idleTTL    time.Duration
 	catalog    *catalog.Store
 	snap       snapshot
+	bodies     bodyCache
 }
 
 func newServer(d Deps) *server {
@@ -178,6 +179,7 @@ type view struct {
 	Title   string
 	Nav     string
 	Data    any
+	Body    template.HTML // the page's rendered content, when cached
 }
 
 type siteView struct {
@@ -186,13 +188,24 @@ type siteView struct {
 
 // render executes page name with data; every value is escaped by html/template.
 func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) {
+	s.renderPage(w, r, status, name, title, data, nil)
+}
+
+// pageView is the view of page name for the request's user, without the CSRF token.
+func (s *server) pageView(r *http.Request, name, title string, data any) view {
 	user := UserFrom(r.Context())
 	inst := s.Config.Instance.Instance
-	v := view{
+	return view{
 		Site: siteView{Name: inst.Name, Subtitle: inst.Subtitle, Copyright: inst.Copyright, Logo: safeLogo(inst.Logo)},
 		User: user, Admin: user != nil && user.Role == store.RoleAdmin,
 		Title: title, Nav: name, Data: data,
 	}
+}
+
+// renderPage writes page name in the layout: its body is body(csrf) when given (a cached
+// rendering), else the page's content template executed with data.
+func (s *server) renderPage(w http.ResponseWriter, r *http.Request, status int, name, title string, data any, body func(csrf string) template.HTML) {
+	v := s.pageView(r, name, title, data)
 	if s.web() {
 		// The cookie is written only when it changes (flashes shown, a first CSRF token).
 		c := s.cookie(r)
@@ -212,6 +225,9 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name
 				s.Logger.Error("save session", "error", err)
 			}
 		}
+	}
+	if body != nil {
+		v.Body = body(v.CSRF)
 	}
 	t, ok := s.pages[name]
 	if !ok {

@@ -104,6 +104,8 @@ func runServe(ctx context.Context, g *globals, args []string) error {
 		a.logger.Info("startup sync of the tables never synced", "run_id", runID)
 	}
 
+	serveProfiles(a, os.Getenv("ANALYST_PPROF_ADDR"))
+
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
