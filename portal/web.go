@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +43,7 @@ type server struct {
 	catalog    *catalog.Store
 	snap       snapshot
 	bodies     bodyCache
+	shells     shellCache
 }
 
 func newServer(d Deps) *server {
@@ -188,47 +190,8 @@ type siteView struct {
 
 // render executes page name with data; every value is escaped by html/template.
 func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) {
-	s.renderPage(w, r, status, name, title, data, nil)
-}
-
-// pageView is the view of page name for the request's user, without the CSRF token.
-func (s *server) pageView(r *http.Request, name, title string, data any) view {
-	user := UserFrom(r.Context())
-	inst := s.Config.Instance.Instance
-	return view{
-		Site: siteView{Name: inst.Name, Subtitle: inst.Subtitle, Copyright: inst.Copyright, Logo: safeLogo(inst.Logo)},
-		User: user, Admin: user != nil && user.Role == store.RoleAdmin,
-		Title: title, Nav: name, Data: data,
-	}
-}
-
-// renderPage writes page name in the layout: its body is body(csrf) when given (a cached
-// rendering), else the page's content template executed with data.
-func (s *server) renderPage(w http.ResponseWriter, r *http.Request, status int, name, title string, data any, body func(csrf string) template.HTML) {
 	v := s.pageView(r, name, title, data)
-	if s.web() {
-		// The cookie is written only when it changes (flashes shown, a first CSRF token).
-		c := s.cookie(r)
-		fl := c.Flashes()
-		changed := len(fl) > 0
-		for _, f := range fl {
-			if f, ok := f.(flash); ok {
-				v.Flashes = append(v.Flashes, f)
-			}
-		}
-		if _, ok := c.Values[keyCSRF].(string); !ok {
-			c.Values[keyCSRF], changed = newCSRFToken(), true
-		}
-		v.CSRF = c.Values[keyCSRF].(string)
-		if changed {
-			if err := c.Save(r, w); err != nil {
-				s.Logger.Error("save session", "error", err)
-			}
-		}
-	}
-	if body != nil {
-		v.Body = body(v.CSRF)
-	}
+	s.sessionView(w, r, &v)
 	t, ok := s.pages[name]
 	if !ok {
 		s.Logger.Error("no such template", "page", name)
@@ -243,10 +206,52 @@ func (s *server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	writeHTML(w, status, buf.Bytes())
+}
+
+func writeHTML(w http.ResponseWriter, status int, page []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(page)))
 	w.WriteHeader(status)
-	w.Write(buf.Bytes())
+	w.Write(page)
+}
+
+// pageView is the view of page name for the request's user, without its session's part.
+func (s *server) pageView(r *http.Request, name, title string, data any) view {
+	user := UserFrom(r.Context())
+	inst := s.Config.Instance.Instance
+	return view{
+		Site: siteView{Name: inst.Name, Subtitle: inst.Subtitle, Copyright: inst.Copyright, Logo: safeLogo(inst.Logo)},
+		User: user, Admin: user != nil && user.Role == store.RoleAdmin,
+		Title: title, Nav: name, Data: data,
+	}
+}
+
+// sessionView fills in the session's part of a page: its flashes (shown once) and its CSRF
+// token. The cookie is written only when it changes (flashes shown, a first CSRF token).
+func (s *server) sessionView(w http.ResponseWriter, r *http.Request, v *view) {
+	if !s.web() {
+		return
+	}
+	c := s.cookie(r)
+	fl := c.Flashes()
+	changed := len(fl) > 0
+	for _, f := range fl {
+		if f, ok := f.(flash); ok {
+			v.Flashes = append(v.Flashes, f)
+		}
+	}
+	if _, ok := c.Values[keyCSRF].(string); !ok {
+		c.Values[keyCSRF], changed = newCSRFToken(), true
+	}
+	v.CSRF = c.Values[keyCSRF].(string)
+	if changed {
+		if err := c.Save(r, w); err != nil {
+			s.Logger.Error("save session", "error", err)
+		}
+	}
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}

@@ -731,3 +731,62 @@ func TestAdminShowsJiraConsistency(t *testing.T) {
 		}
 	}
 }
+
+// TestCachedPagesAreNeverShared: the dashboard and catalogue bodies are cached per role and
+// visible tables, but each user still gets only what they may see, with their own CSRF token,
+// and sees changes at once (their own) or within a second (the pipeline's).
+func TestCachedPagesAreNeverShared(t *testing.T) {
+	f := newWebFixture(t, webOptions{})
+	f.users.Add("kim@example.com", store.RolePrivileged)
+	f.users.Add("bea@example.com", store.RoleAdmin)
+	f.users.Add("ivy@example.com", store.RoleAnalyst)
+	f.users.Grant("salaries", "ivy@example.com") // an analyst like ann, who sees one table more
+	ann, pat, kim := f.signIn(t, "ann@example.com"), f.signIn(t, "pat@example.com"), f.signIn(t, "kim@example.com")
+	ivy := f.signIn(t, "ivy@example.com")
+	placeholder := regexp.MustCompile(`csrf-[0-9a-f]{32}`)
+	formTokens := regexp.MustCompile(`name="csrf_token" value="([^"]*)"`)
+	for i := 0; i < 2; i++ { // the second round is served from the cache
+		for _, b := range []*browser{pat, kim, ivy, ann} {
+			p := b.get("/catalog")
+			if want := b != ann; strings.Contains(p.body, `href="/catalog/salaries"`) != want {
+				t.Fatalf("round %d: private table listed = %v, want %v", i, !want, want)
+			}
+			if placeholder.MatchString(p.body) {
+				t.Fatal("the CSRF placeholder reached a page")
+			}
+			for _, m := range formTokens.FindAllStringSubmatch(b.get("/").body, -1) {
+				if m[1] != b.csrf {
+					t.Fatalf("a form carries CSRF token %q, not the session's %q", m[1], b.csrf)
+				}
+			}
+		}
+	}
+	if pat.csrf == kim.csrf {
+		t.Fatal("two sessions share a CSRF token")
+	}
+	if p := kim.get("/"); !strings.Contains(p.body, `id="user-email">kim@example.com`) || strings.Contains(p.body, "pat@example.com") {
+		t.Fatal("a cached page shows another user's identity")
+	}
+
+	// A role change takes effect on the next page, cache or not.
+	f.users.Update("ann@example.com", func(u *store.User) error { u.Role = store.RolePrivileged; return nil })
+	if p := ann.get("/catalog"); !strings.Contains(p.body, `href="/catalog/salaries"`) {
+		t.Fatal("the new role's tables are not listed")
+	}
+
+	// A run failing in the pipeline (no request to the portal) shows within a second or so.
+	boss := f.signIn(t, "bea@example.com")
+	boss.get("/")
+	run, _ := f.runs.Create("run-failed-later", "schedule", []string{"orders"})
+	f.runs.Update(run.RunID, func(r *store.Run) {
+		r.Status = store.RunFailed
+		r.Tables[0].Status, r.Tables[0].Error = store.RunFailed, "source unreachable"
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(boss.get("/").body, "source unreachable") {
+		if time.Now().After(deadline) {
+			t.Fatal("the failed run never showed on the dashboard")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

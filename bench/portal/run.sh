@@ -68,4 +68,5 @@ for page in ${PAGES:-/ /catalog /catalog/orders}; do
   p50=$(echo "$out" | awk '$1=="50%"{print $2}')
   errors=$(echo "$out" | awk '/Non-2xx|Socket errors/{print}')
   printf '%-16s %10s req/s   p50 %8s   p99 %8s %s\n' "$page" "$rps" "$p50" "$p99" "$errors"
+  [ -n "${VERBOSE:-}" ] && echo "$out" | sed -n "/Latency Distribution/,/99%/p"
 done
