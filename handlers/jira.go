@@ -112,7 +112,10 @@ type JiraOptions struct {
 	// (default 30 s): profiling reads the whole table, so a burst of webhooks is announced
 	// once when it settles, not once per rewrite.
 	AnnounceEvery time.Duration
-	Now           func() time.Time
+	// PartitionCache is how many bytes of month files the writer keeps decoded in memory
+	// (default 512 MiB): a hot month is then only filtered and encoded on each rewrite.
+	PartitionCache int64
+	Now            func() time.Time
 }
 
 // Jira runs the Jira stages, the webhook intake and the periodic jobs.
@@ -122,6 +125,7 @@ type Jira struct {
 	raw       jira.RawStore
 	attachDir string
 	parquet   string
+	writer    *jira.PartitionWriter
 	tr        *jira.Transformer
 	log       *slog.Logger
 	pub       message.Publisher
@@ -153,6 +157,9 @@ func NewJira(o JiraOptions) (*Jira, error) {
 	if o.AnnounceEvery == 0 {
 		o.AnnounceEvery = 30 * time.Second
 	}
+	if o.PartitionCache == 0 {
+		o.PartitionCache = 512 << 20
+	}
 	jc := o.Config.Instance.Jira
 	if o.Client == nil {
 		o.Client = jira.NewClient(jc, o.Logger)
@@ -173,6 +180,7 @@ func NewJira(o JiraOptions) (*Jira, error) {
 		held:      map[string]*pipeline.TableConverted{},
 	}
 	j.tr = jira.NewTransformer(domain, jc.CustomFields, j.attachDir)
+	j.writer = &jira.PartitionWriter{Dir: j.parquet, CacheBytes: o.PartitionCache}
 	err := o.DB.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketJiraIDs, bucketJiraDeliveries} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -909,13 +917,14 @@ func (j *Jira) write(msg *message.Message) ([]pipeline.Event, error) {
 	if skip {
 		return nil, nil
 	}
+	start := time.Now()
 	stats, err := j.rewrite(msg.Context(), in.Month, keys)
 	if err != nil {
 		j.markPending(in.Month, keys) // the retry takes them all again
 		return nil, err
 	}
 	events := j.announce(stats, in.Month)
-	j.log.Debug("jira: partition written", "month", in.Month, "issues", len(keys))
+	j.log.Debug("jira: partition written", "month", in.Month, "issues", len(keys), "took", time.Since(start))
 	return events, nil
 }
 
@@ -943,5 +952,5 @@ func (j *Jira) rewrite(ctx context.Context, month string, keys []string) ([]jira
 			rows[t] = append(rows[t], tr...)
 		}
 	}
-	return jira.WritePartition(ctx, j.parquet, j.tr.Tables(), month, replace, rows)
+	return j.writer.Write(ctx, j.tr.Tables(), month, replace, rows)
 }

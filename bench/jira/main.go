@@ -18,6 +18,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -64,6 +65,9 @@ func main() {
 }
 
 func run(seed int, rate float64, duration time.Duration, pool int, jiraLatency time.Duration) error {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400) // as `analyst serve` does
+	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: benchLevel()})))
 	home, err := os.MkdirTemp("", "bench-jira-")
 	if err != nil {

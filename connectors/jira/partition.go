@@ -47,6 +47,32 @@ type TableStats struct {
 // removed. An existing file that cannot be read is an error, never treated as empty.
 // The caller makes sure only one writer works on a month at a time.
 func WritePartition(ctx context.Context, dir string, tables []Table, month string, replace map[string]bool, rows Rows) ([]TableStats, error) {
+	return (&PartitionWriter{Dir: dir}).Write(ctx, tables, month, replace, rows)
+}
+
+// PartitionWriter is WritePartition for a server, which rewrites the same months again and
+// again: it keeps the files it wrote last decoded in memory, up to CacheBytes, so the next
+// rewrite of a hot month only filters and encodes. Decoding a month file is half the cost of
+// a rewrite. A cached copy is used only while the file on disk is the one it was written as.
+type PartitionWriter struct {
+	Dir        string
+	CacheBytes int64 // 0: no cache
+
+	mu    sync.Mutex
+	cache map[string]*cachedFile // by path
+	tick  int64
+}
+
+// cachedFile is a month file's rows as written, and the file they were written to.
+type cachedFile struct {
+	file    os.FileInfo
+	batches []arrow.RecordBatch
+	bytes   int64
+	used    int64 // tick of the last use, for eviction
+}
+
+// Write is WritePartition with the writer's cache.
+func (w *PartitionWriter) Write(ctx context.Context, tables []Table, month string, replace map[string]bool, rows Rows) ([]TableStats, error) {
 	if !ValidMonth(month) {
 		return nil, fmt.Errorf("jira: bad partition %q (want YYYY-MM)", month)
 	}
@@ -55,11 +81,127 @@ func WritePartition(ctx context.Context, dir string, tables []Table, month strin
 	var wg sync.WaitGroup
 	for i, t := range tables {
 		wg.Go(func() {
-			stats[i], errs[i] = writeTable(ctx, dir, t, month, replace, rows[t.Name])
+			stats[i], errs[i] = w.writeTable(ctx, t, month, replace, rows[t.Name])
 		})
 	}
 	wg.Wait()
 	return stats, errors.Join(errs...)
+}
+
+// take removes and returns the cached rows of path when the file there is still the one they
+// were written as.
+func (w *PartitionWriter) take(path string) *cachedFile {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c := w.cache[path]
+	delete(w.cache, path)
+	if c == nil {
+		return nil
+	}
+	if fi, err := os.Stat(path); err != nil || !os.SameFile(fi, c.file) || !fi.ModTime().Equal(c.file.ModTime()) || fi.Size() != c.file.Size() {
+		release(c.batches)
+		return nil
+	}
+	return c
+}
+
+// keep caches the rows just written to path, evicting the least recently used files beyond
+// the budget; it takes over the batches.
+func (w *PartitionWriter) keep(path string, batches []arrow.RecordBatch) {
+	fi, err := os.Stat(path)
+	var size int64
+	for _, b := range batches {
+		for _, c := range b.Columns() {
+			size += dataSize(c.Data())
+		}
+	}
+	if err != nil || size > w.CacheBytes {
+		release(batches)
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cache == nil {
+		w.cache = map[string]*cachedFile{}
+	}
+	w.tick++
+	w.cache[path] = &cachedFile{file: fi, batches: compact(batches), bytes: size, used: w.tick}
+	for {
+		var total int64
+		var oldest string
+		for p, c := range w.cache {
+			total += c.bytes
+			if oldest == "" || c.used < w.cache[oldest].used {
+				oldest = p
+			}
+		}
+		if total <= w.CacheBytes {
+			return
+		}
+		release(w.cache[oldest].batches)
+		delete(w.cache, oldest)
+	}
+}
+
+// dataSize is the memory an array's buffers take (a slice counts its whole buffers).
+func dataSize(d arrow.ArrayData) int64 {
+	var n int64
+	for _, b := range d.Buffers() {
+		if b != nil {
+			n += int64(b.Len())
+		}
+	}
+	for _, c := range d.Children() {
+		n += dataSize(c)
+	}
+	return n
+}
+
+func release(batches []arrow.RecordBatch) {
+	for _, b := range batches {
+		b.Release()
+	}
+}
+
+// compactBatches is how many batches a cached file may be in before they are merged: each
+// rewrite adds one small batch of new rows, and many small batches make filtering and
+// encoding slower.
+const compactBatches = 32
+
+// compact merges batches into one when there are too many; it takes over the batches.
+func compact(batches []arrow.RecordBatch) []arrow.RecordBatch {
+	if len(batches) <= compactBatches {
+		return batches
+	}
+	defer release(batches)
+	schema := batches[0].Schema()
+	cols := make([]arrow.Array, schema.NumFields())
+	var rows int64
+	for _, b := range batches {
+		rows += b.NumRows()
+	}
+	for i := range cols {
+		parts := make([]arrow.Array, len(batches))
+		for j, b := range batches {
+			parts[j] = b.Column(i)
+		}
+		c, err := array.Concatenate(parts, memory.DefaultAllocator)
+		if err != nil { // cannot happen for arrays of one schema; keep the batches as they are
+			for _, c := range cols[:i] {
+				c.Release()
+			}
+			for _, b := range batches {
+				b.Retain()
+			}
+			return batches
+		}
+		cols[i] = c
+	}
+	out := array.NewRecordBatch(schema, cols, rows)
+	for _, c := range cols {
+		c.Release()
+	}
+	return []arrow.RecordBatch{out}
 }
 
 // dictionaryColumns repeat few values; dictionary encoding makes them small. Other strings
@@ -83,20 +225,26 @@ var writerProps = func() *parquet.WriterProperties {
 	return parquet.NewWriterProperties(opts...)
 }()
 
-func writeTable(ctx context.Context, dir string, t Table, month string, replace map[string]bool, add []Row) (TableStats, error) {
+func (w *PartitionWriter) writeTable(ctx context.Context, t Table, month string, replace map[string]bool, add []Row) (TableStats, error) {
 	st := TableStats{Table: t.Name}
-	path := PartitionPath(dir, t.Name, month)
-	old, err := file.OpenParquetFile(path, false)
-	if errors.Is(err, os.ErrNotExist) {
-		old = nil
-		if len(add) == 0 {
-			return st, nil // nothing there, nothing to add
+	path := PartitionPath(w.Dir, t.Name, month)
+	schema := t.Schema()
+	var source batchSource
+	if c := w.take(path); c != nil {
+		source = cachedSource(c.batches)
+	} else {
+		old, err := file.OpenParquetFile(path, false)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			if len(add) == 0 {
+				return st, nil // nothing there, nothing to add
+			}
+		case err != nil:
+			return st, fmt.Errorf("jira: read %s: %w", path, err)
+		default:
+			defer old.Close()
+			source = fileSource(old, schema)
 		}
-	} else if err != nil {
-		return st, fmt.Errorf("jira: read %s: %w", path, err)
-	}
-	if old != nil {
-		defer old.Close()
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return st, err
@@ -106,99 +254,124 @@ func writeTable(ctx context.Context, dir string, t Table, month string, replace 
 		return st, err
 	}
 	defer os.Remove(tmp.Name()) // no-op once renamed
-	schema := t.Schema()
 	fw, err := pqarrow.NewFileWriter(schema, tmp, writerProps, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		tmp.Close()
 		return st, err
 	}
+	var written []arrow.RecordBatch // what the new file holds, for the cache
+	fail := func(err error) (TableStats, error) {
+		fw.Close()
+		release(written)
+		return st, err
+	}
 	removed := false
-	if old != nil {
-		kept, dropped, err := copyKept(ctx, old, schema, replace, fw)
+	if source != nil {
+		err := source(ctx, func(batch arrow.RecordBatch) error {
+			out, n, err := dropKeys(ctx, batch, replace)
+			if err != nil {
+				return err
+			}
+			if out.NumRows() < n {
+				removed = true
+			}
+			st.Rows += out.NumRows()
+			if out.NumRows() == 0 {
+				out.Release()
+				return nil
+			}
+			written = append(written, out)
+			return fw.WriteBuffered(out)
+		})
 		if err != nil {
-			fw.Close()
-			return st, fmt.Errorf("jira: read %s: %w", path, err)
+			return fail(fmt.Errorf("jira: read %s: %w", path, err))
 		}
-		st.Rows, removed = kept, dropped
 	}
 	if len(add) > 0 {
 		rec, err := buildRecord(schema, add)
 		if err != nil {
-			fw.Close()
-			return st, fmt.Errorf("jira: %s rows: %w", t.Name, err)
+			return fail(fmt.Errorf("jira: %s rows: %w", t.Name, err))
 		}
-		err = fw.WriteBuffered(rec)
-		rec.Release()
-		if err != nil {
-			fw.Close()
-			return st, err
+		written = append(written, rec)
+		if err := fw.WriteBuffered(rec); err != nil {
+			return fail(err)
 		}
 		st.Rows += int64(len(add))
 	}
 	if err := fw.Close(); err != nil { // also closes tmp
+		release(written)
 		return st, fmt.Errorf("jira: write %s: %w", path, err)
 	}
-	if old != nil && !removed && len(add) == 0 {
-		return st, nil // untouched: keep the file as it is
+	if source != nil && !removed && len(add) == 0 {
+		w.keep(path, written) // untouched: keep the file as it is
+		return st, nil
 	}
 	st.Changed = true
 	if st.Rows == 0 {
+		release(written)
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return st, err
 		}
 		return st, store.SyncDir(filepath.Dir(path))
 	}
 	if err := store.PublishFile(tmp.Name(), path); err != nil {
+		release(written)
 		return st, err
 	}
 	if fi, err := os.Stat(path); err == nil {
 		st.Bytes = fi.Size()
 	}
+	w.keep(path, written)
 	return st, nil
 }
 
-// copyKept streams the old file's rows into fw, without the rows of the replaced issues.
-func copyKept(ctx context.Context, old *file.Reader, schema *arrow.Schema, replace map[string]bool, fw *pqarrow.FileWriter) (kept int64, dropped bool, err error) {
-	fr, err := pqarrow.NewFileReader(old, pqarrow.ArrowReadProperties{Parallel: true, BatchSize: 64 * 1024}, memory.DefaultAllocator)
-	if err != nil {
-		return 0, false, err
+// batchSource calls fn with each batch of a month's current rows, in the table's schema; fn
+// owns the batch.
+type batchSource func(ctx context.Context, fn func(arrow.RecordBatch) error) error
+
+func cachedSource(batches []arrow.RecordBatch) batchSource {
+	return func(ctx context.Context, fn func(arrow.RecordBatch) error) error {
+		for i, b := range batches {
+			if err := fn(b); err != nil {
+				release(batches[i+1:])
+				return err
+			}
+		}
+		return nil
 	}
-	rr, err := fr.GetRecordReader(ctx, nil, nil)
-	if err != nil {
-		return 0, false, err
-	}
-	defer rr.Release()
-	for rr.Next() {
-		batch, err := conform(rr.RecordBatch(), schema)
-		if err != nil {
-			return 0, false, err
-		}
-		out, n, err := dropKeys(ctx, batch, replace)
-		batch.Release()
-		if err != nil {
-			return 0, false, err
-		}
-		if out.NumRows() < n {
-			dropped = true
-		}
-		kept += out.NumRows()
-		if out.NumRows() > 0 {
-			err = fw.WriteBuffered(out)
-		}
-		out.Release()
-		if err != nil {
-			return 0, false, err
-		}
-	}
-	return kept, dropped, rr.Err()
 }
 
-// dropKeys filters out the rows whose issue_key is in replace; n is the batch's row count.
+// fileSource streams a month file's rows.
+func fileSource(old *file.Reader, schema *arrow.Schema) batchSource {
+	return func(ctx context.Context, fn func(arrow.RecordBatch) error) error {
+		fr, err := pqarrow.NewFileReader(old, pqarrow.ArrowReadProperties{Parallel: true, BatchSize: 64 * 1024}, memory.DefaultAllocator)
+		if err != nil {
+			return err
+		}
+		rr, err := fr.GetRecordReader(ctx, nil, nil)
+		if err != nil {
+			return err
+		}
+		defer rr.Release()
+		for rr.Next() {
+			batch, err := conform(rr.RecordBatch(), schema)
+			if err != nil {
+				return err
+			}
+			if err := fn(batch); err != nil {
+				return err
+			}
+		}
+		return rr.Err()
+	}
+}
+
+// dropKeys filters out the rows whose issue_key is in replace; n is the batch's row count. It
+// takes over rec.
 func dropKeys(ctx context.Context, rec arrow.RecordBatch, replace map[string]bool) (arrow.RecordBatch, int64, error) {
 	n := rec.NumRows()
 	idx := rec.Schema().FieldIndices("issue_key")
 	if len(idx) == 0 || len(replace) == 0 {
-		rec.Retain()
 		return rec, n, nil
 	}
 	keys, ok := rec.Column(idx[0]).(*array.String)
@@ -217,9 +390,9 @@ func dropKeys(ctx context.Context, rec arrow.RecordBatch, replace map[string]boo
 		mask.UnsafeAppend(keep)
 	}
 	if drop == 0 {
-		rec.Retain()
 		return rec, n, nil
 	}
+	defer rec.Release()
 	m := mask.NewArray()
 	defer m.Release()
 	out, err := compute.FilterRecordBatch(ctx, rec, m, compute.DefaultFilterOptions())

@@ -87,7 +87,7 @@ func (s *Server) Queries() []string {
 func (s *Server) Put(issue map[string]any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	issue = clone(issue)
+	issue = asJSON(issue)
 	key := issue["key"].(string)
 	if f, ok := issue["fields"].(map[string]any); ok {
 		for _, id := range []string{"customfield_10328", "customfield_10161"} {
@@ -121,6 +121,7 @@ func (s *Server) Issue(key string) map[string]any {
 func (s *Server) SetSLA(key string, fields map[string]any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	fields = asJSON(fields)
 	if s.sla[key] == nil {
 		s.sla[key] = map[string]any{}
 	}
@@ -495,13 +496,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
+// asJSON is m as decoding its JSON gives it (numbers float64, lists []any): what the fake
+// stores, so its handlers see the types a client would.
+func asJSON(m map[string]any) map[string]any {
+	b, _ := json.Marshal(m)
+	var out map[string]any
+	json.Unmarshal(b, &out)
+	return out
+}
+
+// clone deep-copies a decoded JSON object, so what the fake hands out never aliases its state.
 func clone(m map[string]any) map[string]any {
 	if m == nil {
 		return nil
 	}
-	b, _ := json.Marshal(m)
-	var out map[string]any
-	json.Unmarshal(b, &out)
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = cloneValue(v)
+	}
 	return out
 }
 
@@ -509,10 +521,22 @@ func cloneList(l []any) []any {
 	if l == nil {
 		return nil
 	}
-	b, _ := json.Marshal(l)
-	var out []any
-	json.Unmarshal(b, &out)
+	out := make([]any, len(l))
+	for i, v := range l {
+		out[i] = cloneValue(v)
+	}
 	return out
+}
+
+func cloneValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		return clone(v)
+	case []any:
+		return cloneList(v)
+	default: // strings, numbers, booleans, nil: immutable
+		return v
+	}
 }
 
 // Sign is the X-Hub-Signature-256 value of body: "sha256=" + hex HMAC-SHA256.
