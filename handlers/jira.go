@@ -134,6 +134,7 @@ type Jira struct {
 	mu        sync.Mutex
 	pending   map[string]map[string]bool // month -> issue keys written to raw, not yet to Parquet
 	recovered bool                       // pending was read back from the log at start
+	staged    map[string]stagedRows      // issue key -> its rows as its raw file was last written
 
 	annMu     sync.Mutex
 	announced map[string]time.Time                // table -> last table.converted
@@ -176,6 +177,7 @@ func NewJira(o JiraOptions) (*Jira, error) {
 		parquet:   filepath.Join(o.Config.Paths.Parquet, "jira"),
 		epoch:     watermill.NewULID(),
 		pending:   map[string]map[string]bool{},
+		staged:    map[string]stagedRows{},
 		announced: map[string]time.Time{},
 		held:      map[string]*pipeline.TableConverted{},
 	}
@@ -648,7 +650,7 @@ func (j *Jira) refresh(ctx context.Context, in JiraWebhookReceived) ([]pipeline.
 			old[k] = true
 		}
 	}
-	if err := j.raw.Write(key, issue); err != nil {
+	if err := j.writeRaw(key, issue); err != nil {
 		return nil, err
 	}
 	byMonth := map[string][]string{month: {key}}
@@ -658,7 +660,7 @@ func (j *Jira) refresh(ctx context.Context, in JiraWebhookReceived) ([]pipeline.
 			continue
 		}
 		oldRaw[jira.KeyMovedTo] = key
-		if err := j.raw.Write(k, oldRaw); err != nil {
+		if err := j.writeRaw(k, oldRaw); err != nil {
 			return nil, err
 		}
 		if m := partitionOf(oldRaw); m != "" {
@@ -762,14 +764,14 @@ func (j *Jira) deleteIssue(ref, id string) ([]pipeline.Event, error) {
 		}
 		if raw[jira.KeyDeletedAt] == nil {
 			raw[jira.KeyDeletedAt] = jira.SyncedAt(j.opts.Now())
-			if err := j.raw.Write(key, raw); err != nil {
+			if err := j.writeRaw(key, raw); err != nil {
 				return nil, err
 			}
 		}
 		if m := partitionOf(raw); m != "" {
 			months = []string{m}
 		}
-	} else if err := j.raw.Write(key, jira.Issue{"key": key, jira.KeyDeletedAt: jira.SyncedAt(j.opts.Now())}); err != nil {
+	} else if err := j.writeRaw(key, jira.Issue{"key": key, jira.KeyDeletedAt: jira.SyncedAt(j.opts.Now())}); err != nil {
 		return nil, err // a tombstone also for an issue never fetched: a late update must not revive it
 	}
 	if months == nil {
@@ -866,7 +868,7 @@ func (j *Jira) pollSLA(ctx context.Context, key string) ([]pipeline.Event, error
 			fields[name] = v
 		}
 	}
-	if err := j.raw.Write(key, raw); err != nil {
+	if err := j.writeRaw(key, raw); err != nil {
 		return nil, err
 	}
 	result := "updated"
@@ -928,12 +930,62 @@ func (j *Jira) write(msg *message.Message) ([]pipeline.Event, error) {
 	return events, nil
 }
 
+// stagedRows are an issue's rows in month, transformed when its raw file was written, so the
+// partition writer (one at a time per month, on the critical path of every change) need not
+// read, decode and transform the file again. Only this process's writes are staged; after a
+// restart the writer reads the raw files.
+type stagedRows struct {
+	month string
+	rows  jira.Rows
+}
+
+// writeRaw stores an issue's raw file and stages its rows for the writer; a deleted or moved
+// issue, or one that does not transform, is left for the writer to read from the file.
+func (j *Jira) writeRaw(key string, issue jira.Issue) error {
+	if err := j.raw.Write(key, issue); err != nil {
+		return err
+	}
+	var st stagedRows
+	if !jira.IsTombstone(issue) {
+		if rows, err := j.tr.Transform(issue); err == nil {
+			st = stagedRows{month: partitionOf(issue), rows: rows}
+		}
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if st.rows == nil {
+		delete(j.staged, key)
+	} else {
+		j.staged[key] = st
+	}
+	return nil
+}
+
+// takeStaged returns the staged rows of key when they are for month.
+func (j *Jira) takeStaged(key, month string) (stagedRows, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	st, ok := j.staged[key]
+	if ok && st.month == month {
+		delete(j.staged, key)
+	}
+	return st, ok
+}
+
 // rewrite replaces the rows of keys in month with what their raw files say now.
 func (j *Jira) rewrite(ctx context.Context, month string, keys []string) ([]jira.TableStats, error) {
 	replace := make(map[string]bool, len(keys))
 	rows := jira.Rows{}
 	for _, k := range keys {
 		replace[k] = true
+		if st, ok := j.takeStaged(k, month); ok {
+			if st.month == month {
+				for t, tr := range st.rows {
+					rows[t] = append(rows[t], tr...)
+				}
+			}
+			continue // staged for another month: its rows live there now
+		}
 		raw, err := j.raw.Read(k)
 		if errors.Is(err, os.ErrNotExist) {
 			continue

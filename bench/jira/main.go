@@ -209,7 +209,18 @@ func run(seed int, rate float64, duration time.Duration, pool int, jiraLatency t
 			keyLocks[i].Lock() // Jira sends one issue's changes in order
 			defer keyLocks[i].Unlock()
 			summary := "v" + strconv.Itoa(n)
-			fake.Update(keys[i], func(is map[string]any) { is["fields"].(map[string]any)["summary"] = summary })
+			// As Jira does for an edit: the field, the updated time and a changelog entry.
+			fake.Update(keys[i], func(is map[string]any) {
+				f := is["fields"].(map[string]any)
+				now := time.Now().Format("2006-01-02T15:04:05.000-0700")
+				is["changelog"] = append(is["changelog"].([]any), map[string]any{
+					"id": strconv.Itoa(10_000_000 + n), "created": now,
+					"author": map[string]any{"accountId": "acc-agent", "emailAddress": "agent@example.com", "displayName": "User agent"},
+					"items": []any{map[string]any{"field": "summary", "fieldtype": "jira", "fieldId": "summary",
+						"fromString": f["summary"], "toString": summary}},
+				})
+				f["summary"], f["updated"] = summary, now
+			})
 			body := jiratest.Webhook("jira:issue_updated", issues[i], nil)
 			req, _ := http.NewRequest(http.MethodPost, srv+"/webhooks/jira", bytes.NewReader(body))
 			req.Header.Set("X-Hub-Signature-256", jiratest.Sign(secret, body))

@@ -73,6 +73,12 @@ func main() {
 	pw := &jira.PartitionWriter{Dir: dir, CacheBytes: 1 << 30}
 	for i := range 6 {
 		var ms runtime.MemStats
+		for _, r := range add["issues"] {
+			r[3] = fmt.Sprintf("v%d", i)
+		}
+		for _, r := range add["changelog"] {
+			r[7] = fmt.Sprintf("v%d", i)
+		}
 		start := time.Now()
 		pw.Write(context.Background(), tr.Tables(), "2025-01", replace, add)
 		runtime.ReadMemStats(&ms)

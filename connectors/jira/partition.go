@@ -212,6 +212,12 @@ var dictionaryColumns = []string{"issue_type", "status", "status_category", "pri
 	"technical_issue_category", "l3_team", "author_email", "author_name", "update_author_email",
 	"field_name", "field_type", "mime_type", "link_type", "direction", "application_name", "application_type"}
 
+// textColumns hold free text and URLs: their min/max statistics help no query and cost a
+// comparison per value on every rewrite.
+var textColumns = []string{"summary", "description", "body", "from_value", "to_value", "context", "labels",
+	"participants", "organizations", "linked_issue_summary", "title", "url", "issue_url", "custom_url",
+	"slack_link", "content_url", "thumbnail_url", "local_path", "hierarchical_path", "_raw_file", "filename"}
+
 var writerProps = func() *parquet.WriterProperties {
 	opts := []parquet.WriterProperty{
 		parquet.WithCompression(compress.Codecs.Snappy),
@@ -222,6 +228,9 @@ var writerProps = func() *parquet.WriterProperties {
 	for _, c := range dictionaryColumns {
 		opts = append(opts, parquet.WithDictionaryFor(c, true))
 	}
+	for _, c := range textColumns {
+		opts = append(opts, parquet.WithStatsFor(c, false))
+	}
 	return parquet.NewWriterProperties(opts...)
 }()
 
@@ -231,6 +240,15 @@ func (w *PartitionWriter) writeTable(ctx context.Context, t Table, month string,
 	schema := t.Schema()
 	var source batchSource
 	if c := w.take(path); c != nil {
+		if sameRows(c.batches, replace, add) {
+			// An issue change that leaves this table's rows as they are (a comment leaves the
+			// changelog, a field edit the comments) does not rewrite it.
+			for _, b := range c.batches {
+				st.Rows += b.NumRows()
+			}
+			w.keep(path, c.batches)
+			return st, nil
+		}
 		source = cachedSource(c.batches)
 	} else {
 		old, err := file.OpenParquetFile(path, false)
@@ -323,6 +341,87 @@ func (w *PartitionWriter) writeTable(ctx context.Context, t Table, month string,
 	}
 	w.keep(path, written)
 	return st, nil
+}
+
+// sameRows reports whether batches already hold exactly add for the issues in replace, in
+// the same order: replacing them would write the same file again.
+func sameRows(batches []arrow.RecordBatch, replace map[string]bool, add []Row) bool {
+	if len(batches) == 0 {
+		return false
+	}
+	idx := batches[0].Schema().FieldIndices("issue_key")
+	if len(idx) == 0 {
+		return false
+	}
+	col := idx[0]
+	want := map[string][]Row{}
+	for _, r := range add {
+		k, _ := r[col].(string)
+		if !replace[k] {
+			return false // a row of an issue not being replaced: an addition
+		}
+		want[k] = append(want[k], r)
+	}
+	seen := map[string]int{}
+	for _, b := range batches {
+		keys, ok := b.Column(col).(*array.String)
+		if !ok {
+			return false
+		}
+		for i := range keys.Len() {
+			if keys.IsNull(i) || !replace[keys.Value(i)] {
+				continue
+			}
+			k := keys.Value(i)
+			n := seen[k]
+			if n >= len(want[k]) || !rowEqual(b, i, want[k][n]) {
+				return false
+			}
+			seen[k] = n + 1
+		}
+	}
+	for k, rows := range want {
+		if seen[k] != len(rows) {
+			return false
+		}
+	}
+	return true
+}
+
+// rowEqual compares row i of b with r as buildRecord would store it.
+func rowEqual(b arrow.RecordBatch, i int, r Row) bool {
+	if len(r) != int(b.NumCols()) {
+		return false
+	}
+	for c, v := range r {
+		arr := b.Column(c)
+		if v == nil || arr.IsNull(i) {
+			if v != nil || !arr.IsNull(i) {
+				return false
+			}
+			continue
+		}
+		switch arr := arr.(type) {
+		case *array.String:
+			s, ok := v.(string)
+			if !ok || arr.Value(i) != strings.ToValidUTF8(s, "\uFFFD") {
+				return false
+			}
+		case *array.Int64:
+			n, ok := v.(int64)
+			if !ok || arr.Value(i) != n {
+				return false
+			}
+		case *array.Timestamp:
+			t, ok := v.(time.Time)
+			if !ok || arr.Value(i) != arrow.Timestamp(t.UnixMicro()) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // batchSource calls fn with each batch of a month's current rows, in the table's schema; fn
