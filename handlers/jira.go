@@ -926,7 +926,12 @@ func (j *Jira) write(msg *message.Message) ([]pipeline.Event, error) {
 		return nil, err
 	}
 	events := j.announce(stats, in.Month)
-	j.log.Debug("jira: partition written", "month", in.Month, "issues", len(keys), "took", time.Since(start))
+	copied, encoded := 0, 0
+	for _, st := range stats {
+		copied, encoded = copied+st.GroupsCopied, encoded+st.GroupsEncoded
+	}
+	j.log.Debug("jira: partition written", "month", in.Month, "issues", len(keys), "took", time.Since(start),
+		"row_groups_copied", copied, "row_groups_encoded", encoded)
 	return events, nil
 }
 

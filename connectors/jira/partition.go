@@ -1,6 +1,7 @@
 package jira
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/ai-data-analyst/analyst/store"
@@ -39,6 +41,9 @@ type TableStats struct {
 	Rows    int64 // rows in the month file now (0: the file was removed)
 	Bytes   int64
 	Changed bool // the file was replaced or removed
+	// Of the new file's row groups, how many were copied from the old file as they were and
+	// how many were encoded.
+	GroupsCopied, GroupsEncoded int
 }
 
 // WritePartition rewrites the month file of each table under dir: rows of the issue keys in
@@ -55,20 +60,27 @@ func WritePartition(ctx context.Context, dir string, tables []Table, month strin
 // rewrite of a hot month only filters and encodes. Decoding a month file is half the cost of
 // a rewrite. A cached copy is used only while the file on disk is the one it was written as.
 type PartitionWriter struct {
-	Dir        string
-	CacheBytes int64 // 0: no cache
+	Dir          string
+	CacheBytes   int64 // 0: no cache
+	RowGroupRows int64 // rows per row group; 0: rowGroupRows
 
 	mu    sync.Mutex
 	cache map[string]*cachedFile // by path
 	tick  int64
 }
 
-// cachedFile is a month file's rows as written, and the file they were written to.
+// cachedFile is a month file as written: the file, its footer and the rows of each of its row
+// groups (groups[i] holds row group i).
 type cachedFile struct {
-	file    os.FileInfo
-	batches []arrow.RecordBatch
-	bytes   int64
-	used    int64 // tick of the last use, for eviction
+	file   os.FileInfo
+	meta   *metadata.FileMetaData
+	groups []arrow.RecordBatch
+	bytes  int64
+	used   int64 // tick of the last use, for eviction
+}
+
+func (w *PartitionWriter) props() *parquet.WriterProperties {
+	return writerProps(cmp.Or(w.RowGroupRows, rowGroupRows))
 }
 
 // Write is WritePartition with the writer's cache.
@@ -99,24 +111,32 @@ func (w *PartitionWriter) take(path string) *cachedFile {
 		return nil
 	}
 	if fi, err := os.Stat(path); err != nil || !os.SameFile(fi, c.file) || !fi.ModTime().Equal(c.file.ModTime()) || fi.Size() != c.file.Size() {
-		release(c.batches)
+		release(c.groups)
 		return nil
 	}
 	return c
 }
 
-// keep caches the rows just written to path, evicting the least recently used files beyond
-// the budget; it takes over the batches.
-func (w *PartitionWriter) keep(path string, batches []arrow.RecordBatch) {
+// keep caches the file just written to path (its footer meta and its rows in batches, in file
+// order), evicting the least recently used files beyond the budget; it takes over the batches.
+func (w *PartitionWriter) keep(path string, meta *metadata.FileMetaData, batches []arrow.RecordBatch) {
 	fi, err := os.Stat(path)
+	if err != nil || w.CacheBytes <= 0 {
+		release(batches)
+		return
+	}
+	groups, err := alignGroups(batches, meta)
+	if err != nil {
+		return
+	}
 	var size int64
-	for _, b := range batches {
+	for _, b := range groups {
 		for _, c := range b.Columns() {
 			size += dataSize(c.Data())
 		}
 	}
-	if err != nil || size > w.CacheBytes {
-		release(batches)
+	if size > w.CacheBytes {
+		release(groups)
 		return
 	}
 	w.mu.Lock()
@@ -125,7 +145,7 @@ func (w *PartitionWriter) keep(path string, batches []arrow.RecordBatch) {
 		w.cache = map[string]*cachedFile{}
 	}
 	w.tick++
-	w.cache[path] = &cachedFile{file: fi, batches: compact(batches), bytes: size, used: w.tick}
+	w.cache[path] = &cachedFile{file: fi, meta: meta, groups: groups, bytes: size, used: w.tick}
 	for {
 		var total int64
 		var oldest string
@@ -138,12 +158,12 @@ func (w *PartitionWriter) keep(path string, batches []arrow.RecordBatch) {
 		if total <= w.CacheBytes {
 			return
 		}
-		release(w.cache[oldest].batches)
+		release(w.cache[oldest].groups)
 		delete(w.cache, oldest)
 	}
 }
 
-// dataSize is the memory an array's buffers take (a slice counts its whole buffers).
+// dataSize is the memory an array's buffers take.
 func dataSize(d arrow.ArrayData) int64 {
 	var n int64
 	for _, b := range d.Buffers() {
@@ -163,53 +183,12 @@ func release(batches []arrow.RecordBatch) {
 	}
 }
 
-// compactBatches is how many batches a cached file may be in before they are merged: each
-// rewrite adds one small batch of new rows, and many small batches make filtering and
-// encoding slower.
-const compactBatches = 32
-
-// compact merges batches into one when there are too many; it takes over the batches.
-func compact(batches []arrow.RecordBatch) []arrow.RecordBatch {
-	if len(batches) <= compactBatches {
-		return batches
-	}
-	defer release(batches)
-	schema := batches[0].Schema()
-	cols := make([]arrow.Array, schema.NumFields())
-	var rows int64
-	for _, b := range batches {
-		rows += b.NumRows()
-	}
-	for i := range cols {
-		parts := make([]arrow.Array, len(batches))
-		for j, b := range batches {
-			parts[j] = b.Column(i)
-		}
-		c, err := array.Concatenate(parts, memory.DefaultAllocator)
-		if err != nil { // cannot happen for arrays of one schema; keep the batches as they are
-			for _, c := range cols[:i] {
-				c.Release()
-			}
-			for _, b := range batches {
-				b.Retain()
-			}
-			return batches
-		}
-		cols[i] = c
-	}
-	out := array.NewRecordBatch(schema, cols, rows)
-	for _, c := range cols {
-		c.Release()
-	}
-	return []arrow.RecordBatch{out}
-}
-
 // dictionaryColumns repeat few values; dictionary encoding makes them small. Other strings
 // (keys, texts, URLs) are written plain: hashing every value costs more than it saves.
 var dictionaryColumns = []string{"issue_type", "status", "status_category", "priority", "resolution",
 	"project_key", "project_name", "creator_email", "creator_name", "reporter_email", "reporter_name",
 	"assignee_email", "assignee_name", "request_type", "request_status", "severity", "spam",
-	"technical_issue_category", "l3_team", "author_email", "author_name", "update_author_email",
+	"technical_issue_category", "l3_team",
 	"field_name", "field_type", "mime_type", "link_type", "direction", "application_name", "application_type"}
 
 // textColumns hold free text and URLs: their min/max statistics help no query and cost a
@@ -218,10 +197,11 @@ var textColumns = []string{"summary", "description", "body", "from_value", "to_v
 	"participants", "organizations", "linked_issue_summary", "title", "url", "issue_url", "custom_url",
 	"slack_link", "content_url", "thumbnail_url", "local_path", "hierarchical_path", "_raw_file", "filename"}
 
-var writerProps = func() *parquet.WriterProperties {
+// writerProps are the Parquet settings of a month file with row groups of groupRows rows.
+func writerProps(groupRows int64) *parquet.WriterProperties {
 	opts := []parquet.WriterProperty{
 		parquet.WithCompression(compress.Codecs.Snappy),
-		parquet.WithMaxRowGroupLength(128 * 1024),
+		parquet.WithMaxRowGroupLength(groupRows),
 		parquet.WithCreatedBy("ai-data-analyst jira"),
 		parquet.WithDictionaryDefault(false),
 	}
@@ -232,24 +212,27 @@ var writerProps = func() *parquet.WriterProperties {
 		opts = append(opts, parquet.WithStatsFor(c, false))
 	}
 	return parquet.NewWriterProperties(opts...)
-}()
+}
 
 func (w *PartitionWriter) writeTable(ctx context.Context, t Table, month string, replace map[string]bool, add []Row) (TableStats, error) {
 	st := TableStats{Table: t.Name}
 	path := PartitionPath(w.Dir, t.Name, month)
 	schema := t.Schema()
 	var source batchSource
+	var oldMeta *metadata.FileMetaData
 	if c := w.take(path); c != nil {
-		if sameRows(c.batches, replace, add) {
+		if sameRows(c.groups, replace, add) {
 			// An issue change that leaves this table's rows as they are (a comment leaves the
 			// changelog, a field edit the comments) does not rewrite it.
-			for _, b := range c.batches {
-				st.Rows += b.NumRows()
-			}
-			w.keep(path, c.batches)
+			st.Rows = c.meta.NumRows
+			w.keep(path, c.meta, c.groups)
 			return st, nil
 		}
-		source = cachedSource(c.batches)
+		if spliced, ok, err := w.splice(ctx, path, month, schema, c, replace, add); ok || err != nil {
+			spliced.Table = t.Name
+			return spliced, err
+		}
+		source, oldMeta = cachedSource(c.groups), c.meta
 	} else {
 		old, err := file.OpenParquetFile(path, false)
 		switch {
@@ -261,7 +244,7 @@ func (w *PartitionWriter) writeTable(ctx context.Context, t Table, month string,
 			return st, fmt.Errorf("jira: read %s: %w", path, err)
 		default:
 			defer old.Close()
-			source = fileSource(old, schema)
+			source, oldMeta = fileSource(old, schema), old.MetaData()
 		}
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -272,7 +255,7 @@ func (w *PartitionWriter) writeTable(ctx context.Context, t Table, month string,
 		return st, err
 	}
 	defer os.Remove(tmp.Name()) // no-op once renamed
-	fw, err := pqarrow.NewFileWriter(schema, tmp, writerProps, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	fw, err := pqarrow.NewFileWriter(schema, tmp, w.props(), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		tmp.Close()
 		return st, err
@@ -321,7 +304,7 @@ func (w *PartitionWriter) writeTable(ctx context.Context, t Table, month string,
 		return st, fmt.Errorf("jira: write %s: %w", path, err)
 	}
 	if source != nil && !removed && len(add) == 0 {
-		w.keep(path, written) // untouched: keep the file as it is
+		w.keep(path, oldMeta, written) // untouched: keep the file as it is
 		return st, nil
 	}
 	st.Changed = true
@@ -339,7 +322,15 @@ func (w *PartitionWriter) writeTable(ctx context.Context, t Table, month string,
 	if fi, err := os.Stat(path); err == nil {
 		st.Bytes = fi.Size()
 	}
-	w.keep(path, written)
+	f, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		release(written)
+		return st, nil // written and published; only not cached
+	}
+	meta := f.MetaData()
+	f.Close()
+	st.GroupsEncoded = meta.NumRowGroups()
+	w.keep(path, meta, written)
 	return st, nil
 }
 
