@@ -1,9 +1,9 @@
 package jira
 
 import (
-	"cmp"
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -114,7 +114,7 @@ func (w *PartitionWriter) splice(ctx context.Context, path, month string, schema
 	if err != nil {
 		return st, true, err
 	}
-	defer os.Remove(tmp.Name()) // no-op once renamed
+	defer os.Remove(tmp.Name())       // no-op once renamed
 	out, err := freshMeta.Subset(nil) // the schema and key-value metadata, no row groups
 	if err != nil {
 		tmp.Close()
