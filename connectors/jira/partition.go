@@ -220,7 +220,11 @@ func (w *PartitionWriter) writeTable(ctx context.Context, t Table, month string,
 	schema := t.Schema()
 	var source batchSource
 	var oldMeta *metadata.FileMetaData
-	if c := w.take(path); c != nil {
+	c := w.take(path)
+	if c == nil {
+		c = w.load(ctx, path, schema)
+	}
+	if c != nil {
 		if sameRows(c.groups, replace, add) {
 			// An issue change that leaves this table's rows as they are (a comment leaves the
 			// changelog, a field edit the comments) does not rewrite it.

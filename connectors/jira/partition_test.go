@@ -132,7 +132,19 @@ func TestPartitionWriterCacheMatchesDisk(t *testing.T) {
 		}
 	}
 	same("replaced behind the writer's back")
+	version["A-13"]++
 	apply("after the replacement", "A-13")
+
+	// A restarted writer reads the month back and copies row groups from its first rewrite.
+	cached = &jira.PartitionWriter{Dir: cachedDir, CacheBytes: 1 << 30, RowGroupRows: 16}
+	version["A-20"]++
+	first := 0
+	for _, st := range apply("first rewrite after a restart", "A-20") {
+		first += st.GroupsCopied
+	}
+	if first == 0 {
+		t.Fatal("the first rewrite after a restart encoded every row group again")
+	}
 
 	// Many rewrites stay identical.
 	for i := range 40 {

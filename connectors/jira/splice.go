@@ -181,6 +181,87 @@ func (w *PartitionWriter) splice(ctx context.Context, path, month string, schema
 
 const parquetMagic = "PAR1"
 
+// load reads a month file the writer has not cached (after a start, or an eviction) into a
+// cachedFile, so that even its first rewrite copies the row groups it can. It gives nil when
+// the file is missing, unreadable, too big for the cache or in another schema: the caller then
+// rewrites the whole file, and reports what is wrong with it.
+func (w *PartitionWriter) load(ctx context.Context, path string, schema *arrow.Schema) *cachedFile {
+	if w.CacheBytes <= 0 {
+		return nil
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil
+	}
+	f, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	meta := f.MetaData()
+	var size int64
+	for _, rg := range meta.RowGroups {
+		size += rg.TotalByteSize
+	}
+	if size > w.CacheBytes || !spliceable(meta) {
+		return nil
+	}
+	fr, err := pqarrow.NewFileReader(f, pqarrow.ArrowReadProperties{Parallel: true, BatchSize: int64(cmp.Or(w.RowGroupRows, rowGroupRows))}, memory.DefaultAllocator)
+	if err != nil {
+		return nil
+	}
+	c := &cachedFile{file: fi, meta: meta}
+	for i := range meta.RowGroups {
+		g, err := readGroup(ctx, fr, i, schema)
+		if err != nil {
+			release(c.groups)
+			return nil
+		}
+		c.groups = append(c.groups, g)
+	}
+	return c
+}
+
+// sameColumns reports whether a and b have the same columns in the same order (the field
+// metadata a Parquet reader adds aside).
+func sameColumns(a, b *arrow.Schema) bool {
+	if a.NumFields() != b.NumFields() {
+		return false
+	}
+	for i, f := range a.Fields() {
+		g := b.Field(i)
+		if f.Name != g.Name || f.Nullable != g.Nullable || !arrow.TypeEqual(f.Type, g.Type) {
+			return false
+		}
+	}
+	return true
+}
+
+// readGroup reads row group i into one batch, which must be in schema.
+func readGroup(ctx context.Context, fr *pqarrow.FileReader, i int, schema *arrow.Schema) (arrow.RecordBatch, error) {
+	rr, err := fr.GetRecordReader(ctx, nil, []int{i})
+	if err != nil {
+		return nil, err
+	}
+	defer rr.Release()
+	var parts []arrow.RecordBatch
+	defer func() { release(parts) }()
+	for rr.Next() {
+		b := rr.RecordBatch()
+		if !sameColumns(b.Schema(), schema) {
+			return nil, errors.New("jira: month file in another schema")
+		}
+		parts = append(parts, array.NewRecordBatch(schema, b.Columns(), b.NumRows()))
+	}
+	if err := rr.Err(); err != nil {
+		return nil, err
+	}
+	if len(parts) == 0 {
+		return nil, errors.New("jira: empty row group")
+	}
+	return concatBatches(parts)
+}
+
 // spliceable reports whether meta's column chunks can be copied to another file by moving
 // their offsets: no page indexes, bloom filters or encryption, which live outside the chunks.
 func spliceable(meta *metadata.FileMetaData) bool {
