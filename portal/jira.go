@@ -2,6 +2,7 @@ package portal
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -22,16 +23,23 @@ import (
 // MaxJiraWebhook is the largest webhook body accepted.
 const MaxJiraWebhook = 10 << 20
 
-// JiraIntake takes verified Jira webhooks into the event log (handlers.Jira).
+// JiraIntake takes verified Jira webhooks into the event log, and runs the consistency check
+// and backfills on demand (handlers.Jira).
 type JiraIntake interface {
 	Configured() bool
 	Accept(deliveryID string, body map[string]any) (handlers.Accepted, error)
+	Check(ctx context.Context, o handlers.CheckOptions) (*handlers.CheckReport, error)
+	Backfill(ctx context.Context, o handlers.BackfillOptions) (int, error)
 }
 
 // JiraRoutes adds the Jira routes: POST /webhooks/jira (signed by Jira, no session),
-// GET /webhooks/jira/health, and GET /api/jira/consistency (admin: the last consistency report).
-// intake may be nil: the webhook then answers 503.
+// GET /webhooks/jira/health, GET /api/jira/consistency (admin: the last consistency report),
+// and for `analyst jira check|backfill` while the server runs, POST /api/jira/check and
+// POST /api/jira/backfill (admin). intake may be nil: these answer 503.
 func JiraRoutes(r *mux.Router, cfg *config.Config, intake JiraIntake, logger *slog.Logger) {
+	if logger == nil {
+		logger = slog.Default()
+	}
 	h := &jiraWebhook{cfg: cfg.Instance.Jira, intake: intake, log: logger}
 	r.HandleFunc("/webhooks/jira", h.receive).Methods(http.MethodPost)
 	r.HandleFunc("/webhooks/jira/health", h.health).Methods(http.MethodGet)
@@ -49,6 +57,61 @@ func JiraRoutes(r *mux.Router, cfg *config.Config, intake JiraIntake, logger *sl
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(b)
 	})).Methods(http.MethodGet)
+	r.Handle("/api/jira/check", admin(h.check)).Methods(http.MethodPost)
+	r.Handle("/api/jira/backfill", admin(h.backfill)).Methods(http.MethodPost)
+}
+
+// JiraCheckRequest is the body of POST /api/jira/check.
+type JiraCheckRequest struct {
+	Days  int    `json:"days"` // default 30; 365 for the deep check
+	JQL   string `json:"jql"`
+	NoFix bool   `json:"no_fix"` // report only
+}
+
+// JiraBackfillRequest is the body of POST /api/jira/backfill.
+type JiraBackfillRequest struct {
+	JQL  string   `json:"jql"`
+	Keys []string `json:"keys"`
+	All  bool     `json:"all"` // also issues already stored
+}
+
+// check runs the consistency check now and answers with its report.
+func (h *jiraWebhook) check(w http.ResponseWriter, r *http.Request) {
+	var req JiraCheckRequest
+	if !h.ready(w) || !decodeBody(w, r, &req, `{"days": N, "jql": "...", "no_fix": false}`) {
+		return
+	}
+	rep, err := h.intake.Check(r.Context(), handlers.CheckOptions{Days: req.Days, JQL: req.JQL, Fix: !req.NoFix})
+	if err != nil {
+		h.log.Error("jira check", "error", err)
+		writeError(w, http.StatusBadGateway, "consistency check failed: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+// backfill queues the issues a JQL or key list names; the pipeline fetches them.
+func (h *jiraWebhook) backfill(w http.ResponseWriter, r *http.Request) {
+	var req JiraBackfillRequest
+	if !h.ready(w) || !decodeBody(w, r, &req, `{"jql": "...", "keys": ["A-1"], "all": false}`) {
+		return
+	}
+	n, err := h.intake.Backfill(r.Context(), handlers.BackfillOptions{JQL: req.JQL, Keys: req.Keys, SkipExisting: !req.All})
+	if err != nil {
+		h.log.Error("jira backfill", "error", err)
+		writeError(w, http.StatusBadGateway, "backfill failed: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]int{"queued": n})
+}
+
+// ready answers 503 when Jira is not set up in this process.
+func (h *jiraWebhook) ready(w http.ResponseWriter) bool {
+	if h.intake == nil || !h.intake.Configured() {
+		writeError(w, http.StatusServiceUnavailable, "jira is not configured")
+		return false
+	}
+	return true
 }
 
 type jiraWebhook struct {

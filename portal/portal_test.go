@@ -123,6 +123,9 @@ func TestRouteAuth(t *testing.T) {
 		{"POST", "/api/admin/users", map[string]string{"email": "new@example.com"}, false},
 		{"POST", "/api/admin/users/ann@example.com/tokens", nil, false},
 		{"DELETE", "/api/admin/users/nobody@example.com", nil, false},
+		{"GET", "/api/jira/consistency", nil, false},
+		{"POST", "/api/jira/check", map[string]any{"days": 30, "no_fix": true}, false},
+		{"POST", "/api/jira/backfill", map[string]any{"keys": []string{"SUP-1"}}, false},
 	}
 	for _, rt := range routes {
 		if code, _ := f.do(t, rt.method, rt.path, "", rt.body); code != http.StatusUnauthorized {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -41,8 +40,7 @@ func runBackup(ctx context.Context, g *globals, args []string) error {
 		db, err := store.OpenDB(paths.Store)
 		switch {
 		case errors.Is(err, store.ErrInUse):
-			*server = "http://" + envOr("ANALYST_ADDR", "127.0.0.1:8080")
-			g.logger.Info("the server is running: backing up through its API", "server", *server)
+			g.logger.Info("the server is running: backing up through its API")
 		case err != nil:
 			return err
 		default:
@@ -54,13 +52,11 @@ func runBackup(ctx context.Context, g *globals, args []string) error {
 		}
 	}
 	if write == nil {
-		if *token == "" {
-			*token = os.Getenv("ANALYST_ADMIN_TOKEN")
+		api, err := runningServer(*server, *token)
+		if err != nil {
+			return err
 		}
-		if *token == "" {
-			return errors.New("backup through the API needs an admin token: --token or ANALYST_ADMIN_TOKEN")
-		}
-		write = func(w io.Writer) error { return backupOverAPI(ctx, *server, *token, *stateOnly, w) }
+		write = func(w io.Writer) error { return backupOverAPI(ctx, api, *stateOnly, w) }
 	}
 
 	// Written to a temp file beside OUT and verified before it takes OUT's name, so OUT is
@@ -100,31 +96,16 @@ func runBackup(ctx context.Context, g *globals, args []string) error {
 }
 
 // backupOverAPI streams POST /api/admin/backup into w.
-func backupOverAPI(ctx context.Context, server, token string, stateOnly bool, w io.Writer) error {
-	u := strings.TrimRight(server, "/") + "/api/admin/backup"
+func backupOverAPI(ctx context.Context, api *serverAPI, stateOnly bool, w io.Writer) error {
+	path := "/api/admin/backup"
 	if stateOnly {
-		u += "?" + url.Values{"state_only": {"true"}}.Encode()
+		path += "?" + url.Values{"state_only": {"true"}}.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	resp, err := api.do(ctx, http.MethodPost, path, nil)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("server %s: %w", server, err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error string `json:"error"`
-		}
-		json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e)
-		if e.Error == "" {
-			e.Error = resp.Status
-		}
-		return fmt.Errorf("server %s: %s", server, e.Error)
-	}
 	_, err = io.Copy(w, resp.Body)
 	return err
 }
