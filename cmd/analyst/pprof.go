@@ -24,9 +24,14 @@ func serveProfiles(a *app, addr string) {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	a.logger.Info("serving runtime profiles", "url", "http://"+addr+"/debug/pprof/")
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		a.logger.Error("profiles listener", "error", err)
+		return
+	}
+	a.logger.Info("serving runtime profiles", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
 	go func() {
-		if err := http.ListenAndServe(addr, mux); err != nil {
+		if err := http.Serve(ln, mux); err != nil {
 			a.logger.Error("profiles listener", "error", err)
 		}
 	}()

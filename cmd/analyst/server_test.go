@@ -64,3 +64,37 @@ func (s *testServer) call(t *testing.T, method, path, token, body string) (int, 
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, b
 }
+
+// ANALYST_PPROF_ADDR serves the runtime profiles on a loopback address only.
+func TestProfilesListener(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("ANALYST_PPROF_ADDR", "0.0.0.0:0")
+	waitLog := func(s *testServer, re *regexp.Regexp) []string {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if m := re.FindStringSubmatch(s.Logs.String()); m != nil {
+				return m
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s in the log:\n%s", re, s.Logs.String())
+			}
+		}
+	}
+	s := startServer(t, home, "ada_pprof_test_token_0123456789abcdefghijklm")
+	waitLog(s, regexp.MustCompile(`ANALYST_PPROF_ADDR must be a loopback address`))
+	if strings.Contains(s.Logs.String(), "serving runtime profiles") {
+		t.Fatal("profiles served on a non-loopback address")
+	}
+	t.Setenv("ANALYST_PPROF_ADDR", "127.0.0.1:0")
+	s = startServer(t, t.TempDir(), "ada_pprof_test_token_0123456789abcdefghijklm")
+	m := waitLog(s, regexp.MustCompile(`serving runtime profiles" url=(http://127\.0\.0\.1:[0-9]+/debug/pprof/)`))
+	resp, err := http.Get(m[1] + "goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "goroutine profile") {
+		t.Fatalf("profiles: %d %.200s", resp.StatusCode, b)
+	}
+}
