@@ -66,7 +66,7 @@ func main() {
 
 func run(seed int, rate float64, duration time.Duration, pool int, jiraLatency time.Duration) error {
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400) // as `analyst serve` does
+		debug.SetGCPercent(200) // as `analyst serve` does
 	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: benchLevel()})))
 	home, err := os.MkdirTemp("", "bench-jira-")
