@@ -18,6 +18,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"sort"
@@ -65,9 +66,6 @@ func main() {
 }
 
 func run(seed int, rate float64, duration time.Duration, pool int, jiraLatency time.Duration) error {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(200) // as `analyst serve` does
-	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: benchLevel()})))
 	home, err := os.MkdirTemp("", "bench-jira-")
 	if err != nil {
@@ -123,6 +121,9 @@ func run(seed int, rate float64, duration time.Duration, pool int, jiraLatency t
 	}
 	fake.Latency = jiraLatency
 
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(200) // as `analyst serve` does
+	}
 	srv, stop, err := serve(cfg)
 	if err != nil {
 		return err
@@ -272,6 +273,10 @@ func run(seed int, rate float64, duration time.Duration, pool int, jiraLatency t
 	fmt.Printf("changes visible in Parquet: %d, last at %v: %.0f changes/s sustained\n", len(latencies), total.Round(time.Millisecond), float64(len(latencies))/total.Seconds())
 	fmt.Printf("webhook -> Parquet-visible latency: p50 %v  p95 %v  p99 %v  max %v  (%d month rewrites seen)\n",
 		pct(0.50), pct(0.95), pct(0.99), pct(1), rewrites)
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Printf("live heap after the run: %d MiB (server with its month cache, fake Jira, observer)\n", ms.HeapAlloc>>20)
 	return nil
 }
 
