@@ -42,9 +42,10 @@ func (w *PartitionWriter) splice(ctx context.Context, path, month string, schema
 	// does not end up in many small row groups.
 	full := cmp.Or(w.RowGroupRows, rowGroupRows) / 2
 	var reuse []int
+	kept := make([]bool, len(c.groups))
 	for i, g := range c.groups {
 		if g.NumRows() >= full && !hasKey(g, replace) {
-			reuse = append(reuse, i)
+			reuse, kept[i] = append(reuse, i), true
 		}
 	}
 	if len(reuse) == 0 {
@@ -59,7 +60,7 @@ func (w *PartitionWriter) splice(ctx context.Context, path, month string, schema
 		}
 	}()
 	for i, g := range c.groups {
-		if slices.Contains(reuse, i) {
+		if kept[i] {
 			continue
 		}
 		g.Retain()
@@ -169,7 +170,7 @@ func (w *PartitionWriter) splice(ctx context.Context, path, month string, schema
 	// The new file's rows: the reused groups, then the encoded ones.
 	var rows []arrow.RecordBatch
 	for i, g := range c.groups {
-		if slices.Contains(reuse, i) {
+		if kept[i] {
 			rows = append(rows, g)
 		} else {
 			g.Release()
