@@ -16,7 +16,6 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2" // DuckDB reads the published Parquet for the jobs
 
 	"github.com/ai-data-analyst/analyst/connectors/jira"
-	"github.com/ai-data-analyst/analyst/pipeline"
 	"github.com/ai-data-analyst/analyst/schedule"
 	"github.com/ai-data-analyst/analyst/store"
 )
@@ -312,24 +311,4 @@ func (j *Jira) Backfill(ctx context.Context, o BackfillOptions) (int, error) {
 		jql = "created IS NOT EMPTY ORDER BY created ASC"
 	}
 	return queued, j.client.Search(ctx, jql, feed)
-}
-
-// Pending is how many Jira messages wait for the fetch and write stages (bbolt log only).
-func (j *Jira) Pending() (int, error) {
-	if j.opts.Log == nil {
-		return 0, errors.New("jira: pending messages are known only on the bbolt log")
-	}
-	n := 0
-	for _, gt := range [][2]string{{StageJiraFetch, pipeline.TopicJiraWebhook}, {StageJiraWrite, pipeline.TopicJiraIssueFetched}} {
-		off, err := j.opts.Log.Offset(gt[0], gt[1])
-		if err != nil {
-			return 0, err
-		}
-		recs, err := j.opts.Log.Read(gt[1], off, 0)
-		if err != nil {
-			return 0, err
-		}
-		n += len(recs)
-	}
-	return n, nil
 }

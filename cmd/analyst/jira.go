@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ai-data-analyst/analyst/handlers"
+	"github.com/ai-data-analyst/analyst/pipeline"
 	"github.com/ai-data-analyst/analyst/portal"
 	"github.com/ai-data-analyst/analyst/store"
 )
@@ -122,20 +123,10 @@ func runJira(ctx context.Context, g *globals, args []string) error {
 	}
 	// Let the pipeline fetch and write what was queued before the store closes.
 	deadline := time.Now().Add(*maxWaitS)
-	for {
-		n, err := j.Pending()
-		if err != nil || n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			fmt.Fprintf(os.Stderr, "%d Jira messages still pending; they continue at the next start\n", n)
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
+	a.waitConsumed(ctx, handlers.StageJiraFetch, pipeline.TopicJiraWebhook, time.Until(deadline), "Jira fetches")
+	a.waitConsumed(ctx, handlers.StageJiraWrite, pipeline.TopicJiraIssueFetched, time.Until(deadline), "Jira partition writes")
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	return exit
 }

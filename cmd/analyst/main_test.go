@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ai-data-analyst/analyst/store"
 )
 
 var binary string
@@ -186,4 +188,34 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// An offline `analyst sync` runs the alert scripts that depend on the synced tables, as serve
+// would, before it exits.
+func TestSyncRunsAlertScripts(t *testing.T) {
+	home := csvInstance(t)
+	if _, errOut, code := analyst(t, home, "users", "add", "ann@example.com"); code != 0 {
+		t.Fatalf("users add: %s", errOut)
+	}
+	writeFile(t, filepath.Join(home, "data/notifications/scripts/ann@example.com/items_alert.sh"),
+		"# depends: items\necho \"{\\\"notify\\\": true, \\\"title\\\": \\\"items synced\\\", \\\"message\\\": \\\"$ANALYST_TABLE via $ANALYST_TRIGGER\\\"}\"\n")
+	if out, errOut, code := analyst(t, home, "sync", "items"); code != 0 {
+		t.Fatalf("sync: exit %d\n%s%s", code, out, errOut)
+	}
+	db, err := store.OpenDB(filepath.Join(home, "data/analyst.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.CloseDB(db)
+	notes, err := store.NewNotifications(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox, err := notes.Inbox("ann@example.com", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inbox) != 1 || inbox[0].Title != "items synced" || inbox[0].Message != "items via table" {
+		t.Fatalf("inbox after an offline sync: %+v", inbox)
+	}
 }

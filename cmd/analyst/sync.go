@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/ai-data-analyst/analyst/handlers"
+	"github.com/ai-data-analyst/analyst/notify"
 	"github.com/ai-data-analyst/analyst/pipeline"
 	"github.com/ai-data-analyst/analyst/store"
 )
@@ -37,6 +38,10 @@ func runSync(ctx context.Context, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Analysts' alert scripts that depend on a synced table run as they would under serve.
+	if _, err := a.setupNotifications(); err != nil {
+		return err
+	}
 	if err := a.start(ctx); err != nil {
 		return err
 	}
@@ -49,6 +54,7 @@ func runSync(ctx context.Context, g *globals, args []string) error {
 		return err
 	}
 	printRun(os.Stdout, run)
+	a.waitConsumed(ctx, notify.ConsumerScripts, notify.TopicScriptRequested, time.Minute, "alert scripts")
 	if run.Status == store.RunFailed {
 		failed := 0
 		for _, t := range run.Tables {
@@ -59,6 +65,34 @@ func runSync(ctx context.Context, g *globals, args []string) error {
 		return &exitError{code: 1, msg: fmt.Sprintf("%d of %d tables failed; `analyst replay --failed` retries them", failed, len(run.Tables))}
 	}
 	return nil
+}
+
+// waitConsumed waits, at most timeout, until group has consumed topic to its end, so that work
+// queued by a command runs before the command closes the store; what is left runs at the next
+// start.
+func (a *app) waitConsumed(ctx context.Context, group, topic string, timeout time.Duration, what string) {
+	if a.log == nil {
+		return
+	}
+	for deadline := time.Now().Add(timeout); ; {
+		off, err := a.log.Offset(group, topic)
+		if err != nil {
+			return
+		}
+		recs, err := a.log.Read(topic, off, 0)
+		if err != nil || len(recs) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			fmt.Fprintf(os.Stderr, "%d %s still queued; they run at the next start\n", len(recs), what)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // tableNames resolves names or ids to table names; none means every table.
