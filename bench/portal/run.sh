@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Portal load test: requests/s and p99 latency of the dashboard and the catalog with 100
 # concurrent signed-in sessions, on the demo instance. Needs wrk and curl (Debian: apt-get
-# install wrk curl). Usage: [CONNS=100] bench/portal/run.sh [DURATION] (default 20s); the 100
-# sessions are spread over CONNS connections.
+# install wrk curl). Usage: [CONNS=100] [PAGES="/ /catalog"] [VERBOSE=1] bench/portal/run.sh
+# [DURATION] (default 20s); the 100 sessions are spread over CONNS connections; VERBOSE prints
+# the latency distribution.
 set -euo pipefail
 duration=${1:-20s}
 conns=${CONNS:-100}
@@ -68,5 +69,5 @@ for page in ${PAGES:-/ /catalog /catalog/orders}; do
   p50=$(echo "$out" | awk '$1=="50%"{print $2}')
   errors=$(echo "$out" | awk '/Non-2xx|Socket errors/{print}')
   printf '%-16s %10s req/s   p50 %8s   p99 %8s %s\n' "$page" "$rps" "$p50" "$p99" "$errors"
-  [ -n "${VERBOSE:-}" ] && echo "$out" | sed -n "/Latency Distribution/,/99%/p"
+  if [ -n "${VERBOSE:-}" ]; then echo "$out" | sed -n "/Latency Distribution/,/99%/p"; fi
 done
