@@ -101,8 +101,9 @@ func TestJiraCrashDurability(t *testing.T) {
 	var seq atomic.Int64
 	versions := make([]sync.Mutex, issues) // one change of an issue at a time, like Jira's order
 	for w := range 8 {
+		seed := rng.Uint64() // drawn here: rng is not safe for the workers to share
 		wg.Go(func() {
-			r := rand.New(rand.NewPCG(uint64(w), rng.Uint64()))
+			r := rand.New(rand.NewPCG(uint64(w), seed))
 			for {
 				n := seq.Add(1)
 				if n > int64(burst) {

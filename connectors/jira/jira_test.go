@@ -25,7 +25,7 @@ func client(fake *jiratest.Server) *jira.Client {
 	}
 }
 
-func duck(t *testing.T) *sql.DB {
+func duck(t testing.TB) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
