@@ -56,9 +56,10 @@ func WritePartition(ctx context.Context, dir string, tables []Table, month strin
 }
 
 // PartitionWriter is WritePartition for a server, which rewrites the same months again and
-// again: it keeps the files it wrote last decoded in memory, up to CacheBytes, so the next
-// rewrite of a hot month only filters and encodes. Decoding a month file is half the cost of
-// a rewrite. A cached copy is used only while the file on disk is the one it was written as.
+// again: it keeps the files it wrote last decoded in memory, up to CacheBytes, so that the next
+// rewrite of a hot month copies the row groups the change leaves alone (see splice) and
+// encodes only the rest, without decoding anything. A cached copy is used only while the file
+// on disk is the one it was written as.
 type PartitionWriter struct {
 	Dir          string
 	CacheBytes   int64 // 0: no cache

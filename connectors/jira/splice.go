@@ -345,6 +345,13 @@ func alignGroups(batches []arrow.RecordBatch, meta *metadata.FileMetaData) ([]ar
 	bi, off := 0, int64(0) // the next row: batch bi, row off
 	for _, rg := range meta.RowGroups {
 		need := rg.NumRows
+		if bi < len(batches) && off == 0 && batches[bi].NumRows() == need {
+			// Already one batch of its own (a kept group, or fresh rows): no copy.
+			batches[bi].Retain()
+			groups = append(groups, batches[bi])
+			bi++
+			continue
+		}
 		var parts []arrow.RecordBatch
 		for need > 0 {
 			if bi == len(batches) {
