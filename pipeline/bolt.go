@@ -682,6 +682,34 @@ func (ps *BoltPubSub) Offset(group, topic string) (uint64, error) {
 	return off, err
 }
 
+// Backlog is how many messages the consumer groups subscribed in this process have not yet
+// durably acked, over all their topics: 0 once everything queued so far is done.
+func (ps *BoltPubSub) Backlog() (int, error) {
+	ps.mu.Lock()
+	subs := make([][2]string, 0, len(ps.dispatchers))
+	for _, d := range ps.dispatchers {
+		subs = append(subs, [2]string{d.group, d.topic})
+	}
+	ps.mu.Unlock()
+	n := 0
+	for _, gt := range subs {
+		st, err := ps.loadAcks(gt[0], gt[1])
+		if err != nil {
+			return 0, err
+		}
+		recs, err := ps.Read(gt[1], st.watermark, 0)
+		if err != nil {
+			return 0, err
+		}
+		for _, r := range recs {
+			if !st.above[r.Seq] {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
 func (ps *BoltPubSub) loadAcks(group, topic string) (*ackState, error) {
 	st := &ackState{above: map[uint64]bool{}}
 	err := ps.db.View(func(tx *bolt.Tx) error {

@@ -102,3 +102,45 @@ func TestAckThenCancelIsNotRedelivered(t *testing.T) {
 		}
 	}
 }
+
+// Backlog counts what this process's groups have not durably acked, and reaches 0 once they
+// have; a command waits for it before closing the store.
+func TestBacklogCountsUnackedMessages(t *testing.T) {
+	ps, _ := openLog(t, "")
+	for i := range 5 {
+		if err := ps.Publish("work", message.NewMessage(fmt.Sprint(i), []byte("x"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := ps.Backlog(); err != nil || n != 0 {
+		t.Fatalf("backlog with no group subscribed = %d, %v", n, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	msgs, err := ps.Subscriber("g").Subscribe(ctx, "work")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := <-msgs // held, not acked yet
+	if n, _ := ps.Backlog(); n != 5 {
+		t.Fatalf("backlog with a message in flight = %d, want 5", n)
+	}
+	first.Ack()
+	for range 4 {
+		(<-msgs).Ack()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, err := ps.Backlog()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("backlog after every ack = %d", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/ai-data-analyst/analyst/handlers"
-	"github.com/ai-data-analyst/analyst/pipeline"
 	"github.com/ai-data-analyst/analyst/portal"
 	"github.com/ai-data-analyst/analyst/store"
 )
@@ -122,9 +121,7 @@ func runJira(ctx context.Context, g *globals, args []string) error {
 		fmt.Printf("queued %d issues\n", n)
 	}
 	// Let the pipeline fetch and write what was queued before the store closes.
-	deadline := time.Now().Add(*maxWaitS)
-	a.waitConsumed(ctx, handlers.StageJiraFetch, pipeline.TopicJiraWebhook, time.Until(deadline), "Jira fetches")
-	a.waitConsumed(ctx, handlers.StageJiraWrite, pipeline.TopicJiraIssueFetched, time.Until(deadline), "Jira partition writes")
+	a.waitIdle(ctx, *maxWaitS)
 	if err := ctx.Err(); err != nil {
 		return err
 	}

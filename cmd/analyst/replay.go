@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"text/tabwriter"
+	"time"
 
 	"github.com/ai-data-analyst/analyst/handlers"
 	"github.com/ai-data-analyst/analyst/pipeline"
@@ -85,6 +86,7 @@ func runReplay(ctx context.Context, g *globals, args []string) error {
 			failed++
 		}
 	}
+	a.waitIdle(ctx, time.Minute)
 	if failed > 0 {
 		return &exitError{code: 1, msg: fmt.Sprintf("%d run(s) still failed", failed)}
 	}

@@ -14,7 +14,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/ai-data-analyst/analyst/handlers"
-	"github.com/ai-data-analyst/analyst/notify"
 	"github.com/ai-data-analyst/analyst/pipeline"
 	"github.com/ai-data-analyst/analyst/store"
 )
@@ -54,7 +53,7 @@ func runSync(ctx context.Context, g *globals, args []string) error {
 		return err
 	}
 	printRun(os.Stdout, run)
-	a.waitConsumed(ctx, notify.ConsumerScripts, notify.TopicScriptRequested, time.Minute, "alert scripts")
+	a.waitIdle(ctx, time.Minute) // the run's last acks, and the alert scripts it queued
 	if run.Status == store.RunFailed {
 		failed := 0
 		for _, t := range run.Tables {
@@ -67,24 +66,20 @@ func runSync(ctx context.Context, g *globals, args []string) error {
 	return nil
 }
 
-// waitConsumed waits, at most timeout, until group has consumed topic to its end, so that work
-// queued by a command runs before the command closes the store; what is left runs at the next
-// start.
-func (a *app) waitConsumed(ctx context.Context, group, topic string, timeout time.Duration, what string) {
+// waitIdle waits, at most timeout, until the pipeline has durably acked everything queued so
+// far (the last stage of a run, alert scripts, Jira writes), so that a command closing the
+// store leaves nothing half done to run again at the next start.
+func (a *app) waitIdle(ctx context.Context, timeout time.Duration) {
 	if a.log == nil {
 		return
 	}
 	for deadline := time.Now().Add(timeout); ; {
-		off, err := a.log.Offset(group, topic)
-		if err != nil {
-			return
-		}
-		recs, err := a.log.Read(topic, off, 0)
-		if err != nil || len(recs) == 0 {
+		n, err := a.log.Backlog()
+		if err != nil || n == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			fmt.Fprintf(os.Stderr, "%d %s still queued; they run at the next start\n", len(recs), what)
+			fmt.Fprintf(os.Stderr, "%d queued messages not done yet; they run at the next start\n", n)
 			return
 		}
 		select {
