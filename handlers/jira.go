@@ -423,16 +423,16 @@ func (j *Jira) Accept(deliveryID string, body map[string]any) (Accepted, error) 
 		return acc, nil
 	}
 	ev := JiraWebhookReceived{Event: event, DeliveryID: deliveryID}
-	ev.IssueID, _ = get(body, "issue", "id").(string)
+	ev.IssueID, _ = jira.Field(body, "issue", "id").(string)
 	switch ts := body["timestamp"].(type) {
 	case json.Number:
 		ev.Timestamp, _ = ts.Int64()
 	case float64:
 		ev.Timestamp = int64(ts)
 	}
-	for _, it := range list(get(body, "changelog", "items")) {
-		if get(it, "field") == "Key" {
-			ev.FromKey, _ = get(it, "fromString").(string)
+	for _, it := range jira.List(jira.Field(body, "changelog", "items")) {
+		if jira.Field(it, "field") == "Key" {
+			ev.FromKey, _ = jira.Field(it, "fromString").(string)
 		}
 	}
 	if err := j.enqueue(ev, refs...); err != nil {
@@ -511,17 +511,17 @@ func issueRefs(body map[string]any) ([]string, error) {
 		}
 	}
 	switch {
-	case get(body, "issue", "key") != nil:
-		add(get(body, "issue", "key"))
-	case get(body, "issue", "id") != nil:
-		add(get(body, "issue", "id"))
+	case jira.Field(body, "issue", "key") != nil:
+		add(jira.Field(body, "issue", "key"))
+	case jira.Field(body, "issue", "id") != nil:
+		add(jira.Field(body, "issue", "id"))
 	case body["issue_key"] != nil:
 		add(body["issue_key"])
 	}
 	if len(refs) == 0 {
-		add(get(body, "worklog", "issueId"))
-		add(get(body, "issueLink", "sourceIssueId"))
-		add(get(body, "issueLink", "destinationIssueId"))
+		add(jira.Field(body, "worklog", "issueId"))
+		add(jira.Field(body, "issueLink", "sourceIssueId"))
+		add(jira.Field(body, "issueLink", "destinationIssueId"))
 	}
 	for _, r := range refs {
 		if !jira.ValidKey(r) && !isDigits(r) {
@@ -539,19 +539,6 @@ func isDigits(s string) bool {
 	}
 	return s != "" && len(s) < 20
 }
-
-func get(v any, path ...string) any {
-	for _, p := range path {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[p]
-	}
-	return v
-}
-
-func list(v any) []any { l, _ := v.([]any); return l }
 
 // fetch brings one issue's raw file up to date and says which month partitions to rewrite.
 func (j *Jira) fetch(msg *message.Message) ([]pipeline.Event, error) {
@@ -714,17 +701,17 @@ func (j *Jira) fetched(byMonth map[string][]string) []pipeline.Event {
 // download fetches the issue's attachments that are not on disk yet (streamed, atomically,
 // under the size limit); failures are logged and the row keeps an empty local_path.
 func (j *Jira) download(ctx context.Context, key string, fields map[string]any) {
-	for _, a := range list(fields["attachment"]) {
-		id, _ := get(a, "id").(string)
-		name, _ := get(a, "filename").(string)
-		content, _ := get(a, "content").(string)
+	for _, a := range jira.List(fields["attachment"]) {
+		id, _ := jira.Field(a, "id").(string)
+		name, _ := jira.Field(a, "filename").(string)
+		content, _ := jira.Field(a, "content").(string)
 		if id == "" || name == "" || content == "" {
 			continue
 		}
 		size := int64(-1)
-		if n, ok := get(a, "size").(float64); ok {
+		if n, ok := jira.Field(a, "size").(float64); ok {
 			size = int64(n)
-		} else if n, ok := get(a, "size").(interface{ Int64() (int64, error) }); ok {
+		} else if n, ok := jira.Field(a, "size").(interface{ Int64() (int64, error) }); ok {
 			size, _ = n.Int64()
 		}
 		dst := filepath.Join(j.attachDir, jira.AttachmentPath(key, id, name))
@@ -848,7 +835,7 @@ func (j *Jira) pollSLA(ctx context.Context, key string) ([]pipeline.Event, error
 			hasSLA = true
 		}
 	}
-	healed := get(f, "status", "statusCategory", "name") == "Done"
+	healed := jira.Field(f, "status", "statusCategory", "name") == "Done"
 	if !hasSLA && !healed {
 		return nil, nil
 	}

@@ -252,7 +252,7 @@ func (c *Client) Issue(ctx context.Context, key string) (Issue, error) {
 	fields, _ := issue["fields"].(map[string]any)
 	if cm, ok := fields["comment"].(map[string]any); ok {
 		total, _ := toInt(cm["total"])
-		if int(total) > len(list(cm["comments"])) {
+		if int(total) > len(List(cm["comments"])) {
 			all, err := c.pages(ctx, "/issue/"+*ref+"/comment", "comments", url.Values{"orderBy": {"created"}})
 			if err != nil {
 				return nil, fmt.Errorf("jira: comments of %s: %w", key, err)
@@ -262,7 +262,7 @@ func (c *Client) Issue(ctx context.Context, key string) (Issue, error) {
 	}
 	if cl, ok := issue["changelog"].(map[string]any); ok {
 		total, _ := toInt(cl["total"])
-		if int(total) > len(list(cl["histories"])) {
+		if int(total) > len(List(cl["histories"])) {
 			all, err := c.pages(ctx, "/issue/"+*ref+"/changelog", "values", nil)
 			if err != nil {
 				return nil, fmt.Errorf("jira: changelog of %s: %w", key, err)
@@ -285,7 +285,7 @@ func (c *Client) pages(ctx context.Context, path, field string, q url.Values) ([
 		if err := c.getJSON(ctx, c.api(path, pq), c.Email, c.Token, &page); err != nil {
 			return nil, err
 		}
-		items := list(page[field])
+		items := List(page[field])
 		all = append(all, items...)
 		total, hasTotal := toInt(page["total"])
 		last, _ := page["isLast"].(bool)

@@ -112,16 +112,16 @@ func (t *Transformer) Transform(issue Issue) (Rows, error) {
 	row := Row{
 		k, str(issue["id"]), fmt.Sprintf("https://%s/browse/%s", t.Domain, k),
 		str(f["summary"]), description,
-		str(get(f, "issuetype", "name")), str(get(f, "status", "name")), str(get(f, "status", "statusCategory", "name")),
-		str(get(f, "priority", "name")), str(get(f, "resolution", "name")),
-		str(get(f, "project", "key")), str(get(f, "project", "name")),
-		str(get(f, "creator", "emailAddress")), str(get(f, "creator", "displayName")),
-		str(get(f, "reporter", "emailAddress")), str(get(f, "reporter", "displayName")),
-		str(get(f, "assignee", "emailAddress")), str(get(f, "assignee", "displayName")),
+		str(Field(f, "issuetype", "name")), str(Field(f, "status", "name")), str(Field(f, "status", "statusCategory", "name")),
+		str(Field(f, "priority", "name")), str(Field(f, "resolution", "name")),
+		str(Field(f, "project", "key")), str(Field(f, "project", "name")),
+		str(Field(f, "creator", "emailAddress")), str(Field(f, "creator", "displayName")),
+		str(Field(f, "reporter", "emailAddress")), str(Field(f, "reporter", "displayName")),
+		str(Field(f, "assignee", "emailAddress")), str(Field(f, "assignee", "displayName")),
 		timeVal(created), timeVal(ParseTime(f["updated"])), timeVal(ParseTime(f["resolutiondate"])),
 		str(f["duedate"]), labelsJSON(f["labels"]),
 		int64(length(f["attachment"])), commentTotal(f), int64(length(f["issuelinks"])),
-		str(get(custom("request_type"), "requestType", "name")), str(get(custom("request_status"), "currentStatus", "status")),
+		str(Field(custom("request_type"), "requestType", "name")), str(Field(custom("request_status"), "currentStatus", "status")),
 		optionValue(custom("severity")), pyJSON(optionList(custom("triage"))), pyJSON(optionList(custom("configuration_item"))),
 		pyJSON(participants(custom("participants"))), pyJSON(optionList(custom("organizations"))),
 		optionValue(custom("spam")), nonEmpty(ADFText(custom("context"))), str(custom("custom_url")),
@@ -135,16 +135,16 @@ func (t *Transformer) Transform(issue Issue) (Rows, error) {
 	}
 	rows["issues"] = []Row{row}
 
-	for _, c := range list(get(f, "comment", "comments")) {
-		body := ADFText(get(c, "body"))
+	for _, c := range List(Field(f, "comment", "comments")) {
+		body := ADFText(Field(c, "body"))
 		rows["comments"] = append(rows["comments"], Row{
-			str(get(c, "id")), k, str(get(c, "author", "emailAddress")), str(get(c, "author", "displayName")), body,
-			timeVal(ParseTime(get(c, "created"))), timeVal(ParseTime(get(c, "updated"))), str(get(c, "updateAuthor", "emailAddress")),
+			str(Field(c, "id")), k, str(Field(c, "author", "emailAddress")), str(Field(c, "author", "displayName")), body,
+			timeVal(ParseTime(Field(c, "created"))), timeVal(ParseTime(Field(c, "updated"))), str(Field(c, "updateAuthor", "emailAddress")),
 		})
 	}
-	for _, a := range list(f["attachment"]) {
+	for _, a := range List(f["attachment"]) {
 		var local, hier any
-		id, name := strOf(get(a, "id")), strOf(get(a, "filename"))
+		id, name := strOf(Field(a, "id")), strOf(Field(a, "filename"))
 		if id != nil && name != nil && t.AttachmentsDir != "" {
 			rel := AttachmentPath(k, *id, *name)
 			if _, err := os.Stat(filepath.Join(t.AttachmentsDir, rel)); err == nil {
@@ -152,42 +152,42 @@ func (t *Transformer) Transform(issue Issue) (Rows, error) {
 			}
 		}
 		rows["attachments"] = append(rows["attachments"], Row{
-			str(get(a, "id")), k, str(get(a, "filename")), local, hier, intVal(get(a, "size")), str(get(a, "mimeType")), str(get(a, "author", "emailAddress")),
-			timeVal(ParseTime(get(a, "created"))), str(get(a, "content")), str(get(a, "thumbnail")),
+			str(Field(a, "id")), k, str(Field(a, "filename")), local, hier, intVal(Field(a, "size")), str(Field(a, "mimeType")), str(Field(a, "author", "emailAddress")),
+			timeVal(ParseTime(Field(a, "created"))), str(Field(a, "content")), str(Field(a, "thumbnail")),
 		})
 	}
-	for _, h := range list(get(issue, "changelog", "histories")) {
-		for _, it := range list(get(h, "items")) {
+	for _, h := range List(Field(issue, "changelog", "histories")) {
+		for _, it := range List(Field(h, "items")) {
 			rows["changelog"] = append(rows["changelog"], Row{
-				str(get(h, "id")), k, str(get(h, "author", "emailAddress")), str(get(h, "author", "displayName")),
-				str(get(it, "field")), str(get(it, "fieldtype")), str(get(it, "fromString")), str(get(it, "toString")),
-				timeVal(ParseTime(get(h, "created"))),
+				str(Field(h, "id")), k, str(Field(h, "author", "emailAddress")), str(Field(h, "author", "displayName")),
+				str(Field(it, "field")), str(Field(it, "fieldtype")), str(Field(it, "fromString")), str(Field(it, "toString")),
+				timeVal(ParseTime(Field(h, "created"))),
 			})
 		}
 	}
-	for _, l := range list(f["issuelinks"]) {
+	for _, l := range List(f["issuelinks"]) {
 		var dir string
 		var other any
-		if o := get(l, "inwardIssue"); o != nil {
+		if o := Field(l, "inwardIssue"); o != nil {
 			dir, other = "inward", o
-		} else if o := get(l, "outwardIssue"); o != nil {
+		} else if o := Field(l, "outwardIssue"); o != nil {
 			dir, other = "outward", o
 		} else {
 			continue
 		}
 		rows["issuelinks"] = append(rows["issuelinks"], Row{
-			k, str(get(l, "id")), str(get(l, "type", "name")), dir, str(get(other, "key")),
-			str(get(other, "fields", "summary")), str(get(other, "fields", "status", "name")), str(get(other, "fields", "priority", "name")),
+			k, str(Field(l, "id")), str(Field(l, "type", "name")), dir, str(Field(other, "key")),
+			str(Field(other, "fields", "summary")), str(Field(other, "fields", "status", "name")), str(Field(other, "fields", "priority", "name")),
 		})
 	}
-	for _, r := range list(issue[KeyRemoteLinks]) {
-		id := str(get(r, "id"))
+	for _, r := range List(issue[KeyRemoteLinks]) {
+		id := str(Field(r, "id"))
 		if id == nil {
 			id = ""
 		}
 		rows["remote_links"] = append(rows["remote_links"], Row{
-			k, id, str(get(r, "object", "url")), str(get(r, "object", "title")),
-			str(get(r, "application", "name")), str(get(r, "application", "type")),
+			k, id, str(Field(r, "object", "url")), str(Field(r, "object", "title")),
+			str(Field(r, "application", "name")), str(Field(r, "application", "type")),
 		})
 	}
 	return rows, nil
@@ -294,8 +294,8 @@ func timeVal(t *time.Time) any {
 	return *t
 }
 
-// get walks nested objects; nil when a step is missing or not an object.
-func get(v any, path ...string) any {
+// Field walks nested JSON objects along path; nil when a step is missing or not an object.
+func Field(v any, path ...string) any {
 	for _, p := range path {
 		m, ok := v.(map[string]any)
 		if !ok {
@@ -306,9 +306,10 @@ func get(v any, path ...string) any {
 	return v
 }
 
-func list(v any) []any { l, _ := v.([]any); return l }
+// List is v as a JSON list; nil when it is not one.
+func List(v any) []any { l, _ := v.([]any); return l }
 
-func length(v any) int { return len(list(v)) }
+func length(v any) int { return len(List(v)) }
 
 // str is the reference's str(): strings as they are, numbers as written, booleans as Python
 // prints them, objects and lists as compact JSON; nil stays nil.
@@ -371,7 +372,7 @@ func intVal(v any) any {
 }
 
 func commentTotal(f map[string]any) int64 {
-	if n, ok := toInt(get(f, "comment", "total")); ok {
+	if n, ok := toInt(Field(f, "comment", "total")); ok {
 		return n
 	}
 	return 0
@@ -406,7 +407,7 @@ func optionValue(v any) any {
 
 func optionList(v any) []any {
 	var out []any
-	for _, item := range list(v) {
+	for _, item := range List(v) {
 		if truthy(item) {
 			out = append(out, optionValue(item))
 		}
@@ -416,8 +417,8 @@ func optionList(v any) []any {
 
 func participants(v any) []any {
 	var out []any
-	for _, u := range list(v) {
-		out = append(out, str(get(u, "emailAddress")))
+	for _, u := range List(v) {
+		out = append(out, str(Field(u, "emailAddress")))
 	}
 	return out
 }
@@ -462,7 +463,7 @@ func labelsJSON(v any) any {
 	if v == nil {
 		return "null"
 	}
-	return pyJSON(list(v))
+	return pyJSON(List(v))
 }
 
 // pyJSON writes a list the way Python's json.dumps does by default: ", " between items and
@@ -521,17 +522,17 @@ func slaMetrics(v any) sla {
 	}
 	cycle := m["ongoingCycle"]
 	if !truthy(cycle) {
-		done := list(m["completedCycles"])
+		done := List(m["completedCycles"])
 		if len(done) == 0 {
 			return sla{}
 		}
 		cycle = done[len(done)-1]
 	}
 	var out sla
-	if b, ok := get(cycle, "breached").(bool); ok {
+	if b, ok := Field(cycle, "breached").(bool); ok {
 		out.breached = str(b)
 	}
-	out.goal = intVal(get(cycle, "goalDuration", "millis"))
-	out.elapsed = intVal(get(cycle, "elapsedTime", "millis"))
+	out.goal = intVal(Field(cycle, "goalDuration", "millis"))
+	out.elapsed = intVal(Field(cycle, "elapsedTime", "millis"))
 	return out
 }
