@@ -372,21 +372,10 @@ func UpsertPartitions(ctx context.Context, db *sql.DB, staged, dir string, p Par
 		return nil, fmt.Errorf("read %s: %w", staged, err)
 	}
 	st := &MergeStats{}
-	newKeys := map[string]int64{}
-	rows, err := conn.QueryContext(ctx, "SELECT __partition, count(*) FROM __staged GROUP BY ALL")
+	newKeys, err := countsBy(ctx, conn, "SELECT __partition, count(*) FROM __staged GROUP BY ALL")
 	if err != nil {
 		return nil, err
 	}
-	for rows.Next() {
-		var k string
-		var n int64
-		if err := rows.Scan(&k, &n); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		newKeys[k] = n
-	}
-	rows.Close()
 
 	// Which partitions to rewrite, and which staged keys are already in the table.
 	touched := map[string]bool{}
@@ -426,23 +415,13 @@ func UpsertPartitions(ctx context.Context, db *sql.DB, staged, dir string, p Par
 			q := fmt.Sprintf(`SELECT parse_filename(o.filename, true), count(*) FROM
 				(SELECT %s, filename FROM read_parquet(%s, union_by_name=true, filename=true)) o
 				SEMI JOIN __staged s ON %s GROUP BY ALL`, strings.Join(keys, ", "), fileList(files), keyMatch(pk, "o", "s"))
-			rows, err := conn.QueryContext(ctx, q)
+			updated, err := countsBy(ctx, conn, q)
 			if err != nil {
 				return nil, err
 			}
-			for rows.Next() {
-				var k string
-				var n int64
-				if err := rows.Scan(&k, &n); err != nil {
-					rows.Close()
-					return nil, err
-				}
+			for k, n := range updated {
 				touched[k] = true
 				st.Updated += n
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return nil, err
 			}
 		}
 	}
@@ -566,4 +545,23 @@ func TableStats(path string) (TableStat, error) {
 	}
 	st.Columns = len(names)
 	return st, nil
+}
+
+// countsBy runs q, whose rows are (key, count), and returns the counts by key.
+func countsBy(ctx context.Context, conn *sql.Conn, q string) (map[string]int64, error) {
+	rows, err := conn.QueryContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var k string
+		var n int64
+		if err := rows.Scan(&k, &n); err != nil {
+			return nil, err
+		}
+		out[k] += n
+	}
+	return out, rows.Err()
 }
