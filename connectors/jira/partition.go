@@ -327,13 +327,11 @@ func (w *PartitionWriter) writeTable(ctx context.Context, t Table, month string,
 	if fi, err := os.Stat(path); err == nil {
 		st.Bytes = fi.Size()
 	}
-	f, err := file.OpenParquetFile(path, false)
+	meta, err := fw.FileMetadata() // the footer it wrote
 	if err != nil {
 		release(written)
 		return st, nil // written and published; only not cached
 	}
-	meta := f.MetaData()
-	f.Close()
 	st.GroupsEncoded = meta.NumRowGroups()
 	w.keep(path, meta, written)
 	return st, nil

@@ -97,11 +97,10 @@ func (w *PartitionWriter) splice(ctx context.Context, path, month string, schema
 	if err := fw.Close(); err != nil {
 		return st, true, err
 	}
-	fresh, err := file.NewParquetReader(bytes.NewReader(encoded.Bytes()))
+	freshMeta, err := fw.FileMetadata() // the footer it wrote
 	if err != nil {
 		return st, true, err
 	}
-	freshMeta := fresh.MetaData()
 	if !spliceable(freshMeta) {
 		return st, true, errors.New("jira: encoded row groups cannot be copied")
 	}
