@@ -191,8 +191,16 @@ func TestBrowser(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
+	// A live run page reloads itself once the run is over: wait for the page that shows the
+	// success and is no longer live, or the next navigation races that reload.
+	settled := func() bool {
+		done, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.readyState === "complete" &&
+			!document.querySelector("[data-run-live]") &&
+			(document.getElementById("run-status")?.textContent || "").trim() === "`+store.RunSucceeded+`"`))
+		return err == nil && done
+	}
 	deadline := time.Now().Add(60 * time.Second)
-	for text("#run-status") != store.RunSucceeded {
+	for !settled() {
 		if time.Now().After(deadline) {
 			chromedp.Do(ctx, shot("4-retry-timeout"))
 			t.Fatalf("the retried run did not succeed: %s", text("#run-status"))
