@@ -596,6 +596,41 @@ func TestPullResumesAndVerifies(t *testing.T) {
 	}
 }
 
+// TestPullVerifiesWhatItsStateDoesNotVouchFor is a crash before the flush: the mirror holds
+// renamed files whose data may not have reached the disk, and the state that would let the next
+// pull trust them by size and mtime was never saved. The next pull hashes them and downloads
+// again exactly the ones that are wrong, even when their size is right.
+func TestPullVerifiesWhatItsStateDoesNotVouchFor(t *testing.T) {
+	s := newServer(t)
+	dir := t.TempDir()
+	first := s.pull(t, store.RoleAnalyst, dir)
+	if err := os.Remove(filepath.Join(dir, ".analyst", "state.json")); err != nil {
+		t.Fatal(err)
+	}
+	torn := filepath.Join(dir, "server", "parquet", "shop", "products.parquet")
+	b, err := os.ReadFile(torn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(torn, 0o644)
+	if err := os.WriteFile(torn, make([]byte, len(b)), 0o644); err != nil { // zeros, as a lost writeback leaves
+		t.Fatal(err)
+	}
+	again := s.pull(t, store.RoleAnalyst, dir)
+	if again.Pulled != 1 || again.PulledFiles[0] != "parquet/shop/products.parquet" || again.Unchanged != first.Pulled-1 {
+		t.Fatalf("after the crash: pulled %v, %d unchanged of %d", again.PulledFiles, again.Unchanged, first.Pulled)
+	}
+	if got, _ := os.ReadFile(torn); !bytes.Equal(got, b) {
+		t.Error("the torn file was not replaced by the server's")
+	}
+	if got := query(t, dir, `SELECT count(*) FROM products`); got[0] != "3" {
+		t.Errorf("products after repair: %v", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".analyst", "state.json")); err != nil {
+		t.Errorf("the state was not saved again: %v", err)
+	}
+}
+
 func sha(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
