@@ -364,6 +364,14 @@ type SubscriberOptions struct {
 	Key func(message.Metadata) string
 }
 
+// key is the function that groups messages: Key, or the "table" metadata.
+func (o SubscriberOptions) key() func(message.Metadata) string {
+	if o.Key != nil {
+		return o.Key
+	}
+	return func(m message.Metadata) string { return m.Get(metadataTable) }
+}
+
 // SubscriberWith is Subscriber with delivery options. All subscribers of one group on one topic
 // share the options of the first subscription.
 func (ps *BoltPubSub) SubscriberWith(group string, opts SubscriberOptions) message.Subscriber {
@@ -397,11 +405,8 @@ func (ps *BoltPubSub) dispatcher(group, topic string, opts SubscriberOptions) (*
 	if d, ok := ps.dispatchers[k]; ok {
 		return d, nil
 	}
-	d := &dispatcher{ps: ps, group: group, topic: topic, limit: max(opts.Concurrency, 1), key: opts.Key,
+	d := &dispatcher{ps: ps, group: group, topic: topic, limit: max(opts.Concurrency, 1), key: opts.key(),
 		work: make(chan *delivery), results: make(chan *delivery)}
-	if d.key == nil {
-		d.key = func(m message.Metadata) string { return m.Get(metadataTable) }
-	}
 	ps.dispatchers[k] = d
 	ps.wg.Add(1)
 	go d.run()

@@ -102,12 +102,13 @@ func natsDurable(group, subject string) string {
 func (b *NATSBackend) Publisher() message.Publisher { return b.pub }
 
 // SubscriberWith returns a durable queue subscriber for group: members of a group, in this
-// process or another, share its messages. At most opts.Concurrency are unacked at once.
+// process or another, share its messages. Each process handles up to opts.Concurrency at once,
+// one subscription each (the router keeps two of one key apart).
 func (b *NATSBackend) SubscriberWith(group string, opts SubscriberOptions) message.Subscriber {
 	sub, err := wmnats.NewSubscriber(wmnats.SubscriberConfig{
 		URL:               b.url,
 		QueueGroupPrefix:  group,
-		SubscribersCount:  1,
+		SubscribersCount:  max(opts.Concurrency, 1),
 		AckWaitTimeout:    natsAckWait,
 		CloseTimeout:      30 * time.Second,
 		NatsOptions:       []nats.Option{nats.Name("analyst-" + group)},

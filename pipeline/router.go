@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -109,6 +110,9 @@ func (r *Router) HandleWith(name, topic string, opts SubscriberOptions, fn Handl
 		opts.Concurrency = r.cfg.Concurrency
 	}
 	sub := r.backend.SubscriberWith(name, opts)
+	if opts.Concurrency > 1 {
+		fn = oneAtATimePerKey(opts.key(), fn)
+	}
 	h := r.AddConsumerHandler(name, topic, sub, func(msg *message.Message) error {
 		return r.publishResults(msg, fn)
 	})
@@ -259,4 +263,40 @@ func (r *Router) poison(handler, topic string, msg *message.Message, cause error
 	p.Metadata.Set(metadataFailedAt, time.Now().UTC().Format(time.RFC3339Nano))
 	p.Metadata.Set(metadataOriginalUUID, msg.UUID)
 	return r.pub.Publish(FailedTopic(topic), p)
+}
+
+// oneAtATimePerKey runs fn for at most one message of each key at a time. The bbolt log's
+// dispatcher already hands out no two messages of one key at once; JetStream delivers to
+// several subscriptions of a process with no notion of key, so there this lock is what keeps
+// e.g. two rewrites of one month apart. (Across processes no order holds: stages are idempotent
+// and read the current state.)
+func oneAtATimePerKey(key func(message.Metadata) string, fn HandlerFunc) HandlerFunc {
+	var mu sync.Mutex
+	locks := map[string]*keyLock{}
+	return func(msg *message.Message) ([]Event, error) {
+		k := key(msg.Metadata)
+		mu.Lock()
+		l := locks[k]
+		if l == nil {
+			l = &keyLock{}
+			locks[k] = l
+		}
+		l.users++
+		mu.Unlock()
+		l.Lock()
+		defer func() {
+			l.Unlock()
+			mu.Lock()
+			if l.users--; l.users == 0 {
+				delete(locks, k)
+			}
+			mu.Unlock()
+		}()
+		return fn(msg)
+	}
+}
+
+type keyLock struct {
+	sync.Mutex
+	users int // messages holding or waiting for it
 }

@@ -116,13 +116,13 @@ func (a *app) init(api bool) error {
 	if api {
 		handlers.RegisterNotify(a.router, a.env)
 		followRuns(a.router, a.runs)
-		return nil
+	} else {
+		handlers.Register(a.router, a.env)
 	}
-	handlers.Register(a.router, a.env)
-	if a.jira, err = newJira(a); err != nil {
-		return err
-	}
-	return nil
+	// The Jira stages run where the webhooks arrive: in the api process of a scale-out (the one
+	// consumer of the jira topics, so one writer per month), else in the one server.
+	a.jira, err = newJira(a)
+	return err
 }
 
 // start runs the router until close.

@@ -22,7 +22,11 @@ func init() {
 
 // newJira builds the app's Jira stages and registers them on its router (called from app.init).
 func newJira(a *app) (*handlers.Jira, error) {
-	j, err := handlers.NewJira(handlers.JiraOptions{Config: a.cfg, DB: a.db, Log: a.log, Logger: a.logger})
+	opts := handlers.JiraOptions{Config: a.cfg, DB: a.db, Logger: a.logger}
+	if a.backend == a.log {
+		opts.Log = a.log // pending partition writes are read back from it at start
+	}
+	j, err := handlers.NewJira(opts)
 	if err != nil {
 		return nil, err
 	}

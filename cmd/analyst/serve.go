@@ -123,8 +123,8 @@ func runServe(ctx context.Context, g *globals, args []string) error {
 	return nil
 }
 
-// jiraIntake is the portal's Jira webhook intake; nil (the webhook answers 503) in an api
-// process, whose Jira stages would need the local event log.
+// jiraIntake is the portal's Jira webhook intake; nil (the webhook answers 503) where the app
+// has no Jira stages.
 func (a *app) jiraIntake() portal.JiraIntake {
 	if a.jira == nil {
 		return nil
