@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/ai-data-analyst/analyst/connectors/jira/jiratest"
 	"github.com/ai-data-analyst/analyst/pipeline"
 	"github.com/ai-data-analyst/analyst/pipeline/natsembed"
 	"github.com/ai-data-analyst/analyst/store"
@@ -246,6 +250,87 @@ func TestOncePublisherAcrossWorkers(t *testing.T) {
 	info, _ := js.StreamInfo("ANALYST", &nats.StreamInfoRequest{SubjectsFilter: pipeline.TopicSyncRequested})
 	if info.State.Subjects[pipeline.TopicSyncRequested] != 4 {
 		t.Fatalf("sync.requested must never be deduplicated: %v", info.State.Subjects)
+	}
+}
+
+// In a scale-out the Jira stages run in the api process, where the webhooks arrive: a signed
+// webhook gets its 202 there, the issue reaches Parquet, and a worker profiles and publishes the
+// Jira table announced over NATS.
+func TestJiraRunsInTheAPIProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a worker and an api process")
+	}
+	ns, err := natsembed.Start(t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Shutdown()
+	fake := jiratest.New()
+	defer fake.Close()
+	home := jiraHome(t, fake)
+	f, _ := os.OpenFile(filepath.Join(home, "config/instance.yaml"), os.O_APPEND|os.O_WRONLY, 0)
+	fmt.Fprintf(f, "pipeline: {backend: nats, nats_url: %q}\n", ns.ClientURL())
+	f.Close()
+	writeFile(t, filepath.Join(home, "docs/data_description.md"), "# T\n\n```yaml\ntables:\n"+
+		"  - {id: shop.orders, name: orders, folder: shop, primary_key: id, sync_strategy: full_refresh, csv: {path: orders.csv}}\n"+
+		"  - {id: jira.issues, name: jira_issues, folder: jira, primary_key: issue_key, sync_strategy: full_refresh, csv: {path: none.csv}}\n```\n")
+	writeFile(t, filepath.Join(home, "source/orders.csv"), "id,total\n1,5\n")
+
+	worker := exec.Command(binary, "--home", home, "worker", "--id", "w0")
+	workerLog := &syncBuffer{}
+	worker.Stderr = workerLog
+	if err := worker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { worker.Process.Signal(syscall.SIGTERM); worker.Wait() }()
+	api := startServer(t, home, "jira-api-test-admin-token-0001", "--role", "api")
+
+	post := func(secret string, body []byte) int {
+		req, _ := http.NewRequest("POST", api.URL+"/webhooks/jira", bytes.NewReader(body))
+		req.Header.Set("X-Hub-Signature-256", jiratest.Sign(secret, body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, key := range []string{"SUP-1", "SUP-2", "SUP-3", "SUP-4"} {
+		if code := post("s", jiratest.Webhook("jira:issue_created", fake.Issue(key), nil)); code != http.StatusAccepted {
+			t.Fatalf("webhook for %s: %d, want 202", key, code)
+		}
+	}
+	fake.Update("SUP-2", func(is map[string]any) { is["fields"].(map[string]any)["summary"] = "Edited on the api process" })
+	if code := post("s", jiratest.Webhook("jira:issue_updated", fake.Issue("SUP-2"), nil)); code != http.StatusAccepted {
+		t.Fatalf("update webhook: %d", code)
+	}
+	if code := post("wrong", jiratest.Webhook("jira:issue_updated", fake.Issue("SUP-2"), nil)); code != http.StatusUnauthorized {
+		t.Fatalf("a webhook with a bad signature: %d, want 401", code)
+	}
+
+	summary := func() string {
+		db, _ := sql.Open("duckdb", "")
+		defer db.Close()
+		var s sql.NullString
+		db.QueryRow("SELECT summary FROM read_parquet('" + filepath.Join(home, "data/parquet/jira/issues/*.parquet") + "') WHERE issue_key = 'SUP-2'").Scan(&s)
+		return s.String
+	}
+	for deadline := time.Now().Add(30 * time.Second); jiraKeys(home) != "SUP-1,SUP-2,SUP-3,SUP-4" || summary() != "Edited on the api process"; {
+		if time.Now().After(deadline) {
+			t.Fatalf("Jira Parquet holds %q (SUP-2: %q):\n%s", jiraKeys(home), summary(), api.Logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The worker, not the api process, profiles and publishes the table the api process wrote.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		b, _ := os.ReadFile(filepath.Join(home, "data/metadata/profiles.json"))
+		if strings.Contains(string(b), `"jira_issues"`) && strings.Contains(workerLog.String(), "manifest updated") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("jira_issues was not profiled and published by the worker:\n%s", workerLog.String())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
