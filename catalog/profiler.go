@@ -20,8 +20,8 @@ import (
 )
 
 // DefaultSampleAbove is the row count above which statistics are taken on an even sample.
-// Profiling keeps 8 bytes per value of the columns in progress (plus as much again while
-// sorting), so this bounds memory to about 16 B × rows × workers.
+// Profiling keeps 8 bytes per value of the columns in progress (sorted in place), so this
+// bounds memory to about 8 B × rows × workers.
 const DefaultSampleAbove = 10_000_000
 
 // Options tune ProfileParquet.

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -366,19 +368,35 @@ func TestFloatJSON(t *testing.T) {
 }
 
 func TestRadixSort(t *testing.T) {
-	keys := make([]uint64, 5000)
-	for i := range keys {
-		keys[i] = uint64(i*7919%5000) << (i % 3 * 8)
-	}
-	want := append([]uint64(nil), keys...)
-	radixSort(keys, new([]uint64))
-	for i := 1; i < len(keys); i++ {
-		if keys[i-1] > keys[i] {
-			t.Fatalf("not sorted at %d", i)
+	rng := rand.New(rand.NewPCG(1, 2))
+	inputs := map[string][]uint64{}
+	for _, n := range []int{0, 1, 255, 256, 5000, 1<<16 + 1, 300_000} {
+		random, skewed, few, small := make([]uint64, n), make([]uint64, n), make([]uint64, n), make([]uint64, n)
+		for i := range n {
+			random[i] = rng.Uint64()
+			if rng.IntN(10) == 0 { // a tenth anywhere, the rest in one top-byte bucket
+				skewed[i] = rng.Uint64()
+			} else {
+				skewed[i] = 0x42<<56 | rng.Uint64N(1<<40)
+			}
+			few[i] = uint64(rng.IntN(3)) << 60
+			small[i] = uint64(i*7919%5000) << (i % 3 * 8)
+		}
+		for name, keys := range map[string][]uint64{"random": random, "skewed": skewed, "few": few, "small": small} {
+			inputs[fmt.Sprintf("%s/%d", name, n)] = keys
 		}
 	}
-	if distinct(keys) != distinct(sortedCopy(want)) {
-		t.Fatal("keys lost")
+	scratch := new([]uint64)
+	for name, keys := range inputs {
+		want := slices.Clone(keys)
+		slices.Sort(want)
+		radixSort(keys, scratch)
+		if !slices.Equal(keys, want) {
+			t.Errorf("%s: not sorted, or keys changed", name)
+		}
+	}
+	if cap(*scratch) > lsdMax {
+		t.Errorf("scratch of %d keys; the sort must need at most %d beside the keys", cap(*scratch), lsdMax)
 	}
 	for _, f := range []float64{-1e9, -2.5, -0.0, 0, 1e-9, 3, math.Inf(1)} {
 		if keyFloat(floatKey(f)) != f {
@@ -388,10 +406,4 @@ func TestRadixSort(t *testing.T) {
 	if floatKey(-2.5) >= floatKey(-1) || floatKey(-1) >= floatKey(0) || floatKey(0) >= floatKey(0.5) {
 		t.Error("float keys out of order")
 	}
-}
-
-func sortedCopy(k []uint64) []uint64 {
-	c := append([]uint64(nil), k...)
-	radixSort(c, new([]uint64))
-	return c
 }
