@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"testing"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/ai-data-analyst/analyst/pipeline"
@@ -11,11 +12,7 @@ import (
 
 // A stream created by an older binary (fewer topic roots) is widened at start.
 func TestNATSStreamGainsNewTopicRoots(t *testing.T) {
-	srv, err := natsembed.Start(t.TempDir(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
+	srv := startNATS(t)
 	nc, err := nats.Connect(srv.ClientURL())
 	if err != nil {
 		t.Fatal(err)
@@ -41,4 +38,15 @@ func TestNATSStreamGainsNewTopicRoots(t *testing.T) {
 	if !found {
 		t.Fatalf("stream subjects %v lack memory.>", info.Config.Subjects)
 	}
+}
+
+// startNATS runs a JetStream server on 127.0.0.1 for the test.
+func startNATS(t *testing.T) *server.Server {
+	t.Helper()
+	srv, err := natsembed.Start(t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	return srv
 }

@@ -10,17 +10,12 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/ai-data-analyst/analyst/pipeline"
-	"github.com/ai-data-analyst/analyst/pipeline/natsembed"
 )
 
 // On JetStream a process handles several messages of a stage at once, as on the bbolt log, and
 // never two of one key (here a table) at the same time: two rewrites of one file must not race.
 func TestNATSRouterRunsTablesConcurrentlyAndEachTableInTurn(t *testing.T) {
-	srv, err := natsembed.Start(t.TempDir(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
+	srv := startNATS(t)
 	b, err := pipeline.NewNATSBackend(srv.ClientURL(), nil)
 	if err != nil {
 		t.Fatal(err)

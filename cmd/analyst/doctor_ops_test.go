@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/ai-data-analyst/analyst/config"
-	"github.com/ai-data-analyst/analyst/pipeline/natsembed"
 )
 
 func opsInstance(t *testing.T, extra string) *config.Config {
@@ -76,11 +75,7 @@ func TestDoctorOpsChecks(t *testing.T) {
 		t.Fatalf("no server: %+v", c)
 	}
 
-	ns, err := natsembed.Start(t.TempDir(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Shutdown()
+	ns := startNATS(t)
 	cfg = opsInstance(t, "pipeline: {backend: nats, nats_url: \""+ns.ClientURL()+"\"}\n")
 	if c := find(t, opsChecks(context.Background(), cfg), "nats"); !c.ok {
 		t.Fatalf("running NATS: %+v", c)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/ai-data-analyst/analyst/connectors/jira/jiratest"
@@ -51,11 +52,7 @@ func TestWorkersShareTheWorkAndSurviveAKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three worker processes")
 	}
-	ns, err := natsembed.Start(t.TempDir(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Shutdown()
+	ns := startNATS(t)
 
 	const tables, rows = 50, 3000
 	home := t.TempDir()
@@ -209,11 +206,7 @@ func TestWorkersShareTheWorkAndSurviveAKill(t *testing.T) {
 // Two workers publishing the same stage output (a stage redone after a crash) put it in the
 // stream once; triggers and failure records are never deduplicated.
 func TestOncePublisherAcrossWorkers(t *testing.T) {
-	ns, err := natsembed.Start(t.TempDir(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Shutdown()
+	ns := startNATS(t)
 	var pubs []*sharedBackend
 	for range 2 {
 		b, err := newSharedBackend(ns.ClientURL(), time.Minute, slogDiscard())
@@ -260,11 +253,7 @@ func TestJiraRunsInTheAPIProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a worker and an api process")
 	}
-	ns, err := natsembed.Start(t.TempDir(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Shutdown()
+	ns := startNATS(t)
 	fake := jiratest.New()
 	defer fake.Close()
 	home := jiraHome(t, fake)
@@ -332,6 +321,17 @@ func TestJiraRunsInTheAPIProcess(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// startNATS runs a JetStream server on 127.0.0.1 for the test.
+func startNATS(t *testing.T) *server.Server {
+	t.Helper()
+	ns, err := natsembed.Start(t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	return ns
 }
 
 func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
