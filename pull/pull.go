@@ -124,7 +124,7 @@ type puller struct {
 	mu      sync.Mutex
 	state   state
 	saved   []byte          // the state as last read or written, so an unchanged one is not rewritten
-	written []string        // files renamed into the mirror and not yet flushed
+	written []string        // files (mirror paths) renamed into place and not yet flushed
 	dirs    map[string]bool // their directories
 }
 
@@ -627,7 +627,7 @@ func (p *puller) fetch(ctx context.Context, f workspace.File, bar *mpb.Bar) erro
 	}
 	p.mu.Lock()
 	p.state.Files[f.Path] = fileState{Size: fi.Size(), MTime: fi.ModTime(), SHA256: f.SHA256}
-	p.written = append(p.written, dest)
+	p.written = append(p.written, f.Path)
 	p.dirs[filepath.Dir(dest)] = true
 	p.mu.Unlock()
 	return nil
@@ -643,11 +643,18 @@ func (p *puller) flush() error {
 	if len(p.written) == 0 {
 		return nil
 	}
-	if err := syncTree(p.dir, p.written, p.dirs); err != nil {
-		return err
+	files := make([]string, len(p.written))
+	for i, rel := range p.written {
+		files[i] = filepath.Join(p.dir, "server", filepath.FromSlash(rel))
+	}
+	err := syncTree(p.dir, files, p.dirs)
+	if err != nil {
+		for _, rel := range p.written {
+			delete(p.state.Files, rel) // not known to be on disk: the next pull hashes them
+		}
 	}
 	p.written, p.dirs = nil, map[string]bool{}
-	return nil
+	return err
 }
 
 // syncEach fsyncs files then directories: the portable way to make renamed files durable.
