@@ -10,25 +10,16 @@ import (
 	"time"
 
 	"github.com/ai-data-analyst/analyst/config"
+	"github.com/ai-data-analyst/analyst/internal/testenv"
 	"github.com/ai-data-analyst/analyst/store"
 )
-
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // testInstance: sales (listed), hr (private folder), misc (in no category), with a metric
 // on sales only and one joining the private table.
 func testInstance(t *testing.T) *config.Config {
 	t.Helper()
-	home := t.TempDir()
-	writeFile(t, filepath.Join(home, "config/instance.yaml"), `instance: {name: Catalog test}
+	return testenv.Instance(t, map[string]string{
+		"config/instance.yaml": `instance: {name: Catalog test}
 data_source: {type: csv, csv: {path: source}}
 access: {private_folders: [hr]}
 catalog:
@@ -37,14 +28,14 @@ catalog:
     hr: {label: People, icon: P}
     extra: {label: Extra}
   order: [hr, sales]
-`)
-	writeFile(t, filepath.Join(home, "docs/data_description.md"), "```yaml\n"+`tables:
+`,
+		"docs/data_description.md": "```yaml\n" + `tables:
   - {id: sales.orders, name: orders, folder: sales, description: Orders, primary_key: id, sync_strategy: full_refresh,
      foreign_keys: [{column: clerk_id, references: staff.clerk_id}, {column: item_id, references: items.item_id}]}
   - {id: hr.staff, name: staff, folder: hr, description: Staff, primary_key: clerk_id, sync_strategy: full_refresh}
   - {id: misc.items, name: items, folder: misc, description: Items, primary_key: item_id, sync_strategy: full_refresh}
-`+"```\n")
-	writeFile(t, filepath.Join(home, "docs/metrics/sales/revenue.yml"), `name: revenue
+` + "```\n",
+		"docs/metrics/sales/revenue.yml": `name: revenue
 display_name: Revenue
 type: sum
 unit: USD
@@ -58,13 +49,9 @@ table: orders
 sql: SELECT sum(amount) FROM orders
 sql_by_company: |
   WITH x AS (SELECT 1) SELECT * FROM x
-`)
-	writeFile(t, filepath.Join(home, "docs/metrics/sales/cost_per_clerk.yml"), "- name: cost_per_clerk\n  tables: [orders, staff]\n")
-	cfg, err := config.Load(home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+`,
+		"docs/metrics/sales/cost_per_clerk.yml": "- name: cost_per_clerk\n  tables: [orders, staff]\n",
+	})
 }
 
 func everyone(config.Table) bool { return true }
@@ -236,13 +223,13 @@ func TestMetricView(t *testing.T) {
 
 func TestMetricValidation(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "finance/ok.yml"), "name: ok\ntable: orders\n")
-	writeFile(t, filepath.Join(dir, "finance/typo.yml"), "name: typo\ntable: orders\ndescripton: x\n")
-	writeFile(t, filepath.Join(dir, "finance/no_table.yml"), "name: no_table\n")
-	writeFile(t, filepath.Join(dir, "finance/unknown.yml"), "name: unknown\ntables: [orders, ghosts]\n")
-	writeFile(t, filepath.Join(dir, "finance/wrong_cat.yml"), "name: w\ncategory: sales\ntable: orders\n")
-	writeFile(t, filepath.Join(dir, "finance/bad_type.yml"), "name: b\ntable: orders\nnotes: {a: 1}\n")
-	writeFile(t, filepath.Join(dir, "finance/broken.yml"), "name: [unclosed\n")
+	testenv.WriteFile(t, filepath.Join(dir, "finance/ok.yml"), "name: ok\ntable: orders\n")
+	testenv.WriteFile(t, filepath.Join(dir, "finance/typo.yml"), "name: typo\ntable: orders\ndescripton: x\n")
+	testenv.WriteFile(t, filepath.Join(dir, "finance/no_table.yml"), "name: no_table\n")
+	testenv.WriteFile(t, filepath.Join(dir, "finance/unknown.yml"), "name: unknown\ntables: [orders, ghosts]\n")
+	testenv.WriteFile(t, filepath.Join(dir, "finance/wrong_cat.yml"), "name: w\ncategory: sales\ntable: orders\n")
+	testenv.WriteFile(t, filepath.Join(dir, "finance/bad_type.yml"), "name: b\ntable: orders\nnotes: {a: 1}\n")
+	testenv.WriteFile(t, filepath.Join(dir, "finance/broken.yml"), "name: [unclosed\n")
 	ms, err := LoadMetrics(dir, func(n string) bool { return n == "orders" })
 	if len(ms) != 1 || ms[0].Name != "ok" || ms[0].Category != "finance" {
 		t.Errorf("loaded %+v", ms)

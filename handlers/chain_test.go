@@ -3,7 +3,6 @@ package handlers_test
 import (
 	"context"
 	"database/sql"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/ai-data-analyst/analyst/config"
 	_ "github.com/ai-data-analyst/analyst/connectors/csv"
 	"github.com/ai-data-analyst/analyst/handlers"
+	"github.com/ai-data-analyst/analyst/internal/testenv"
 	"github.com/ai-data-analyst/analyst/pipeline"
 	"github.com/ai-data-analyst/analyst/pipeline/natsembed"
 	"github.com/ai-data-analyst/analyst/store"
@@ -22,13 +22,13 @@ import (
 // instance writes a small CSV-sourced instance with two tables and returns its config.
 func instance(t *testing.T) *config.Config {
 	t.Helper()
-	home := t.TempDir()
-	write(t, filepath.Join(home, "config/instance.yaml"), `instance: {name: Chain test}
+	return testenv.Instance(t, map[string]string{
+		"config/instance.yaml": `instance: {name: Chain test}
 data_source:
   type: csv
   csv: {path: source}
-`)
-	write(t, filepath.Join(home, "docs/data_description.md"), "# Tables\n\n```yaml\n"+`tables:
+`,
+		"docs/data_description.md": "# Tables\n\n```yaml\n" + `tables:
   - id: shop.orders
     name: orders
     folder: shop
@@ -43,23 +43,9 @@ data_source:
     primary_key: id
     sync_strategy: full_refresh
     csv: {path: refunds.csv}
-`+"```\n")
-	write(t, filepath.Join(home, "source/orders.csv"), "id,amount,placed\n1,10.50,2024-01-02\n2,20.25,2024-01-03\n3,,2024-02-01\n")
-	cfg, err := config.Load(home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
-}
-
-func write(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
+` + "```\n",
+		"source/orders.csv": "id,amount,placed\n1,10.50,2024-01-02\n2,20.25,2024-01-03\n3,,2024-02-01\n",
+	})
 }
 
 // startPipeline runs the five stages on backend and returns the env and the router.
@@ -99,11 +85,7 @@ func waitRun(t *testing.T, runs *store.Runs, runID string) *store.Run {
 
 func TestChainOnBolt(t *testing.T) {
 	cfg := instance(t)
-	db, err := store.OpenDB(cfg.Paths.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.CloseDB(db) })
+	db := testenv.OpenStore(t, cfg.Paths.Store)
 	log, err := pipeline.NewBoltPubSub(db, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +143,7 @@ func TestChainOnBolt(t *testing.T) {
 	if len(pending) != 1 || pending[0].Table != "refunds" || pending[0].Handler != "ingest" || pending[0].RunID != runID || pending[0].Attempts != 2 {
 		t.Fatalf("poison messages: %+v", pending)
 	}
-	write(t, filepath.Join(cfg.Paths.Home, "source/refunds.csv"), "id,order_id\n1,2\n")
+	testenv.WriteFile(t, filepath.Join(cfg.Paths.Home, "source/refunds.csv"), "id,order_id\n1,2\n")
 	replayed, err := replayer.Replay(func(p pipeline.Poisoned) bool { return p.RunID == runID }, handlers.Requeue(env.Runs))
 	if err != nil || len(replayed) != 1 {
 		t.Fatalf("replay: %v %v", replayed, err)
@@ -186,7 +168,7 @@ func TestChainOnBolt(t *testing.T) {
 
 func TestChainOnNATS(t *testing.T) {
 	cfg := instance(t)
-	write(t, filepath.Join(cfg.Paths.Home, "source/refunds.csv"), "id,order_id\n1,2\n2,3\n")
+	testenv.WriteFile(t, filepath.Join(cfg.Paths.Home, "source/refunds.csv"), "id,order_id\n1,2\n2,3\n")
 	srv, err := natsembed.Start(t.TempDir(), true)
 	if err != nil {
 		t.Fatal(err)
@@ -197,11 +179,7 @@ func TestChainOnNATS(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { backend.Close() })
-	db, err := store.OpenDB(cfg.Paths.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.CloseDB(db) })
+	db := testenv.OpenStore(t, cfg.Paths.Store)
 	env, r := startPipeline(t, cfg, db, backend)
 
 	delivered, err := backend.SubscriberWith("test-observer", pipeline.SubscriberOptions{}).Subscribe(context.Background(), pipeline.TopicNotifyDelivered)

@@ -22,6 +22,7 @@ import (
 	"github.com/ai-data-analyst/analyst/connectors/jira"
 	"github.com/ai-data-analyst/analyst/connectors/jira/jiratest"
 	"github.com/ai-data-analyst/analyst/handlers"
+	"github.com/ai-data-analyst/analyst/internal/testenv"
 	"github.com/ai-data-analyst/analyst/pipeline"
 	"github.com/ai-data-analyst/analyst/portal"
 	"github.com/ai-data-analyst/analyst/store"
@@ -32,7 +33,7 @@ const jiraSecret = "webhook-s3cret"
 // jiraInstance writes an instance whose jira block points at fake.
 func jiraInstance(t *testing.T, home, fakeURL string) *config.Config {
 	t.Helper()
-	write(t, filepath.Join(home, "config/instance.yaml"), fmt.Sprintf(`instance: {name: Jira test}
+	testenv.WriteFile(t, filepath.Join(home, "config/instance.yaml"), fmt.Sprintf(`instance: {name: Jira test}
 data_source:
   type: csv
   csv: {path: source}
@@ -47,7 +48,7 @@ jira:
   sla_api_token: %[6]s
   webhook_secret: %[7]s
 `, fakeURL, jiratest.CloudID, jiratest.Email, jiratest.Token, jiratest.SLAEmail, jiratest.SLAToken, jiraSecret))
-	write(t, filepath.Join(home, "docs/data_description.md"), "# Tables\n\n```yaml\ntables:\n  - {id: shop.orders, name: orders, folder: shop, primary_key: id, sync_strategy: full_refresh, csv: {path: orders.csv}}\n```\n")
+	testenv.WriteFile(t, filepath.Join(home, "docs/data_description.md"), "# Tables\n\n```yaml\ntables:\n  - {id: shop.orders, name: orders, folder: shop, primary_key: id, sync_strategy: full_refresh, csv: {path: orders.csv}}\n```\n")
 	cfg, err := config.Load(home)
 	if err != nil {
 		t.Fatal(err)
@@ -499,7 +500,7 @@ func TestJiraAnnouncesCatalogueTablesOncePerInterval(t *testing.T) {
 	defer fake.Close()
 	home := t.TempDir()
 	jiraInstance(t, home, fake.URL)
-	write(t, filepath.Join(home, "docs/data_description.md"), "# Tables\n\n```yaml\ntables:\n"+
+	testenv.WriteFile(t, filepath.Join(home, "docs/data_description.md"), "# Tables\n\n```yaml\ntables:\n"+
 		"  - {id: shop.orders, name: orders, folder: shop, primary_key: id, sync_strategy: full_refresh, csv: {path: orders.csv}}\n"+
 		"  - {id: jira.issues, name: jira_issues, folder: jira, primary_key: issue_key, sync_strategy: full_refresh, csv: {path: none.csv}}\n```\n")
 	cfg, err := config.Load(home)

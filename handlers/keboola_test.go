@@ -9,6 +9,7 @@ import (
 	"github.com/ai-data-analyst/analyst/config"
 	_ "github.com/ai-data-analyst/analyst/connectors/keboola"
 	"github.com/ai-data-analyst/analyst/connectors/keboola/keboolatest"
+	"github.com/ai-data-analyst/analyst/internal/testenv"
 	"github.com/ai-data-analyst/analyst/store"
 )
 
@@ -32,23 +33,19 @@ func TestKeboolaIncrementalThroughPipeline(t *testing.T) {
 		},
 	})
 	home := t.TempDir()
-	write(t, filepath.Join(home, "config/instance.yaml"), fmt.Sprintf(`instance: {name: Keboola}
+	testenv.WriteFile(t, filepath.Join(home, "config/instance.yaml"), fmt.Sprintf(`instance: {name: Keboola}
 data_source:
   type: keboola
   keboola: {stack_url: %q, storage_token: "${KBC_TOKEN}", project_id: "1"}
 `, kbc.URL))
-	write(t, filepath.Join(home, ".env"), "KBC_TOKEN="+kbc.Token+"\n")
-	write(t, filepath.Join(home, "docs/data_description.md"), "```yaml\nfolder_mapping: {in.c-crm: crm}\ntables:\n"+
+	testenv.WriteFile(t, filepath.Join(home, ".env"), "KBC_TOKEN="+kbc.Token+"\n")
+	testenv.WriteFile(t, filepath.Join(home, "docs/data_description.md"), "```yaml\nfolder_mapping: {in.c-crm: crm}\ntables:\n"+
 		"  - {id: in.c-crm.deals, name: deals, description: Deals, primary_key: id, sync_strategy: incremental, incremental_window_days: 1}\n```\n")
 	cfg, err := config.Load(home)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.OpenDB(cfg.Paths.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.CloseDB(db) })
+	db := testenv.OpenStore(t, cfg.Paths.Store)
 	log, _ := pipelineLog(t, db)
 	env, r := startPipeline(t, cfg, db, log)
 	t.Cleanup(func() { env.Close() })

@@ -8,21 +8,22 @@ import (
 
 	"github.com/ai-data-analyst/analyst/catalog"
 	"github.com/ai-data-analyst/analyst/config"
+	"github.com/ai-data-analyst/analyst/internal/testenv"
 	"github.com/ai-data-analyst/analyst/store"
 )
 
 // profiledInstance has a public table that references a private one, and a metric on it.
 func profiledInstance(t *testing.T) *config.Config {
 	t.Helper()
-	home := t.TempDir()
-	write(t, filepath.Join(home, "config/instance.yaml"), `instance: {name: Profile test}
+	return testenv.Instance(t, map[string]string{
+		"config/instance.yaml": `instance: {name: Profile test}
 data_source:
   type: csv
   csv: {path: source}
 access:
   private_folders: [hr]
-`)
-	write(t, filepath.Join(home, "docs/data_description.md"), "```yaml\n"+`tables:
+`,
+		"docs/data_description.md": "```yaml\n" + `tables:
   - id: shop.orders
     name: orders
     folder: shop
@@ -41,24 +42,16 @@ access:
     primary_key: clerk_id
     sync_strategy: full_refresh
     csv: {path: staff.csv}
-`+"```\n")
-	write(t, filepath.Join(home, "docs/metrics/sales/revenue.yml"), "name: revenue\ndisplay_name: Revenue\ntable: orders\nexpression: sum(amount)\n")
-	write(t, filepath.Join(home, "source/orders.csv"), "id,amount,placed,clerk_id\n1,10.50,2024-01-02,7\n2,20.25,2024-01-03,7\n3,,2024-02-01,8\n4,5.00,2024-02-09,8\n")
-	write(t, filepath.Join(home, "source/staff.csv"), "clerk_id,name,salary\n7,Ann,5100\n8,Bob,4900\n")
-	cfg, err := config.Load(home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+` + "```\n",
+		"docs/metrics/sales/revenue.yml": "name: revenue\ndisplay_name: Revenue\ntable: orders\nexpression: sum(amount)\n",
+		"source/orders.csv":              "id,amount,placed,clerk_id\n1,10.50,2024-01-02,7\n2,20.25,2024-01-03,7\n3,,2024-02-01,8\n4,5.00,2024-02-09,8\n",
+		"source/staff.csv":               "clerk_id,name,salary\n7,Ann,5100\n8,Bob,4900\n",
+	})
 }
 
 func TestProfileStageWritesPublicAndPrivateFiles(t *testing.T) {
 	cfg := profiledInstance(t)
-	db, err := store.OpenDB(cfg.Paths.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.CloseDB(db) })
+	db := testenv.OpenStore(t, cfg.Paths.Store)
 	log, err := pipelineLog(t, db)
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +99,7 @@ func TestProfileStageWritesPublicAndPrivateFiles(t *testing.T) {
 	}
 
 	// A failed profiling keeps the previous profile, marked stale, and the run still succeeds.
-	write(t, files.Private, "{not json")
+	testenv.WriteFile(t, files.Private, "{not json")
 	if run := syncTables(t, env, r, "orders"); run.Status != store.RunSucceeded {
 		t.Fatalf("sync with a failing profile: %+v", run)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ai-data-analyst/analyst/handlers"
+	"github.com/ai-data-analyst/analyst/internal/testenv"
 	"github.com/ai-data-analyst/analyst/pipeline"
 	"github.com/ai-data-analyst/analyst/store"
 )
@@ -16,11 +17,7 @@ import (
 // The publish stage refreshes the manifest and says in its event which version holds the table.
 func TestPublishUpdatesManifest(t *testing.T) {
 	cfg := instance(t)
-	db, err := store.OpenDB(cfg.Paths.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.CloseDB(db) })
+	db := testenv.OpenStore(t, cfg.Paths.Store)
 	log, err := pipeline.NewBoltPubSub(db, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +71,7 @@ func TestPublishUpdatesManifest(t *testing.T) {
 	}
 
 	// A changed source makes a new version holding the new file.
-	write(t, filepath.Join(cfg.Paths.Home, "source/orders.csv"), "id,amount,placed\n1,10.50,2024-01-02\n2,20.25,2024-01-03\n3,,2024-02-01\n4,1,2024-03-01\n")
+	testenv.WriteFile(t, filepath.Join(cfg.Paths.Home, "source/orders.csv"), "id,amount,placed\n1,10.50,2024-01-02\n2,20.25,2024-01-03\n3,,2024-02-01\n4,1,2024-03-01\n")
 	ev2 := sync()
 	m2, _ := store.LoadManifest(store.ManifestPath(cfg))
 	e2, _ := m2.Lookup("parquet/shop/orders.parquet")

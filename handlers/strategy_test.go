@@ -11,6 +11,7 @@ import (
 
 	"github.com/ai-data-analyst/analyst/config"
 	"github.com/ai-data-analyst/analyst/handlers"
+	"github.com/ai-data-analyst/analyst/internal/testenv"
 	"github.com/ai-data-analyst/analyst/pipeline"
 	"github.com/ai-data-analyst/analyst/store"
 )
@@ -20,20 +21,16 @@ import (
 func pipelineFor(t *testing.T, tables string, files map[string]string) (*config.Config, *handlers.Env, *pipeline.Router, *pipeline.BoltPubSub) {
 	t.Helper()
 	home := t.TempDir()
-	write(t, filepath.Join(home, "config/instance.yaml"), "instance: {name: Strategy test}\ndata_source:\n  type: csv\n  csv: {path: source}\n")
-	write(t, filepath.Join(home, "docs/data_description.md"), "```yaml\ntables:\n"+tables+"```\n")
+	testenv.WriteFile(t, filepath.Join(home, "config/instance.yaml"), "instance: {name: Strategy test}\ndata_source:\n  type: csv\n  csv: {path: source}\n")
+	testenv.WriteFile(t, filepath.Join(home, "docs/data_description.md"), "```yaml\ntables:\n"+tables+"```\n")
 	for name, content := range files {
-		write(t, filepath.Join(home, "source", name), content)
+		testenv.WriteFile(t, filepath.Join(home, "source", name), content)
 	}
 	cfg, err := config.Load(home)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.OpenDB(cfg.Paths.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.CloseDB(db) })
+	db := testenv.OpenStore(t, cfg.Paths.Store)
 	log, err := pipelineLog(t, db)
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +79,7 @@ func TestIncrementalUpsertThroughPipeline(t *testing.T) {
 	// A new drop updates one row (composite key eu/2) and adds one; the old drop is not re-read.
 	old := time.Now().Add(-time.Hour)
 	os.Chtimes(filepath.Join(cfg.Paths.Home, "source/accounts/day1.csv"), old, old)
-	write(t, filepath.Join(cfg.Paths.Home, "source/accounts/day2.csv"), "region,id,balance\neu,2,25.50\nus,2,40.00\n")
+	testenv.WriteFile(t, filepath.Join(cfg.Paths.Home, "source/accounts/day2.csv"), "region,id,balance\neu,2,25.50\nus,2,40.00\n")
 	run := syncTables(t, env, r, "accounts")
 	if run.Status != store.RunSucceeded || run.Tables[0].Rows != 4 {
 		t.Fatalf("second sync: %+v", run.Tables[0])
@@ -128,7 +125,7 @@ func TestPartitionedKeepsNullsAndMovesRows(t *testing.T) {
 		}
 	}
 	// Row 1 moves to March; row 3 gets a date; row 2 is deleted at the source.
-	write(t, filepath.Join(cfg.Paths.Home, "source/events.csv"), "id,day,what\n1,2024-03-01,a2\n3,2024-01-20,c2\n")
+	testenv.WriteFile(t, filepath.Join(cfg.Paths.Home, "source/events.csv"), "id,day,what\n1,2024-03-01,a2\n3,2024-01-20,c2\n")
 	if run := syncTables(t, env, r, "events"); run.Status != store.RunSucceeded {
 		t.Fatalf("second sync: %+v", run.Tables[0])
 	}
@@ -163,7 +160,7 @@ func TestChunkedInitialLoadResumes(t *testing.T) {
 	}
 	// Chunk 1 cannot be read: its header disagrees with the others.
 	bad := filepath.Join(cfg.Paths.Home, "source/visits/b.csv")
-	write(t, bad, "ident,at\n2,2024-04-01\n")
+	testenv.WriteFile(t, bad, "ident,at\n2,2024-04-01\n")
 	at := now.AddDate(0, 0, -40)
 	os.Chtimes(bad, at, at)
 
@@ -174,7 +171,7 @@ func TestChunkedInitialLoadResumes(t *testing.T) {
 	if load, ok, _ := env.Runs.InitialLoad("s.visits"); !ok || load.Next != 1 || load.Chunks != 3 {
 		t.Fatalf("progress after the failure: %+v %v", load, ok)
 	}
-	write(t, bad, "id,at\n2,2024-04-01\n")
+	testenv.WriteFile(t, bad, "id,at\n2,2024-04-01\n")
 	os.Chtimes(bad, at, at)
 	if _, err := pipeline.NewReplayer(log).Replay(nil, handlers.Requeue(env.Runs)); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ai-data-analyst/analyst/config"
 	"github.com/ai-data-analyst/analyst/handlers"
+	"github.com/ai-data-analyst/analyst/internal/testenv"
 	"github.com/ai-data-analyst/analyst/pipeline"
 	"github.com/ai-data-analyst/analyst/store"
 )
@@ -43,19 +44,15 @@ func TestScheduledSyncNotStartedTwice(t *testing.T) {
 
 func TestWatchedFileSyncsItsTable(t *testing.T) {
 	home := t.TempDir()
-	write(t, filepath.Join(home, "config/instance.yaml"), "instance: {name: Watch}\ndata_source:\n  type: csv\n  csv: {path: drops, watch: true, settle: 200ms}\n")
-	write(t, filepath.Join(home, "docs/data_description.md"), "```yaml\ntables:\n"+
+	testenv.WriteFile(t, filepath.Join(home, "config/instance.yaml"), "instance: {name: Watch}\ndata_source:\n  type: csv\n  csv: {path: drops, watch: true, settle: 200ms}\n")
+	testenv.WriteFile(t, filepath.Join(home, "docs/data_description.md"), "```yaml\ntables:\n"+
 		"  - {id: w.sales, name: sales, folder: w, description: S, primary_key: id, sync_strategy: full_refresh, csv: {path: \"sales/*.csv\"}}\n```\n")
-	write(t, filepath.Join(home, "drops/sales/1.csv"), "id,amount\n1,5\n")
+	testenv.WriteFile(t, filepath.Join(home, "drops/sales/1.csv"), "id,amount\n1,5\n")
 	cfg, err := config.Load(home)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.OpenDB(cfg.Paths.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.CloseDB(db) })
+	db := testenv.OpenStore(t, cfg.Paths.Store)
 	log, _ := pipeline.NewBoltPubSub(db, nil)
 	t.Cleanup(func() { log.Close() })
 	env, r := startPipeline(t, cfg, db, log)
@@ -65,7 +62,7 @@ func TestWatchedFileSyncsItsTable(t *testing.T) {
 	tr.WatchSources(ctx)
 	time.Sleep(300 * time.Millisecond) // the watch is set up
 
-	write(t, filepath.Join(home, "drops/sales/2.csv"), "id,amount\n2,7\n3,9\n")
+	testenv.WriteFile(t, filepath.Join(home, "drops/sales/2.csv"), "id,amount\n2,7\n3,9\n")
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		list, _ := env.Runs.List(0)

@@ -20,6 +20,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/ai-data-analyst/analyst/config"
+	"github.com/ai-data-analyst/analyst/internal/testenv"
 	"github.com/ai-data-analyst/analyst/memory"
 	"github.com/ai-data-analyst/analyst/pipeline"
 	"github.com/ai-data-analyst/analyst/store"
@@ -256,20 +257,11 @@ type env struct {
 
 func newEnv(t *testing.T, opts memory.Options) *env {
 	t.Helper()
-	home := t.TempDir()
-	os.MkdirAll(filepath.Join(home, "config"), 0o755)
-	os.WriteFile(filepath.Join(home, "config/instance.yaml"), []byte("instance: {name: Memory test}\nauth: {allowed_domain: acme.com}\n"), 0o644)
-	os.MkdirAll(filepath.Join(home, "docs"), 0o755)
-	os.WriteFile(filepath.Join(home, "docs/data_description.md"), []byte("```yaml\ntables: []\n```\n"), 0o644)
-	cfg, err := config.Load(home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.OpenDB(cfg.Paths.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.CloseDB(db) })
+	cfg := testenv.Instance(t, map[string]string{
+		"config/instance.yaml":     "instance: {name: Memory test}\nauth: {allowed_domain: acme.com}\n",
+		"docs/data_description.md": "```yaml\ntables: []\n```\n",
+	})
+	db := testenv.OpenStore(t, cfg.Paths.Store)
 	users, _ := store.NewUsers(db)
 	mem, err := store.NewMemory(db)
 	if err != nil {

@@ -1,8 +1,6 @@
 package notify_test
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -10,6 +8,7 @@ import (
 	"github.com/ai-data-analyst/analyst/access"
 	"github.com/ai-data-analyst/analyst/config"
 	_ "github.com/ai-data-analyst/analyst/connectors/csv"
+	"github.com/ai-data-analyst/analyst/internal/testenv"
 	"github.com/ai-data-analyst/analyst/notify"
 	"github.com/ai-data-analyst/analyst/store"
 )
@@ -18,15 +17,15 @@ import (
 // (salaries, in a private folder).
 func instance(t *testing.T) *config.Config {
 	t.Helper()
-	home := t.TempDir()
-	write(t, filepath.Join(home, "config/instance.yaml"), `instance: {name: Notify test}
+	return testenv.Instance(t, map[string]string{
+		"config/instance.yaml": `instance: {name: Notify test}
 data_source:
   type: csv
   csv: {path: source}
 access:
   private_folders: [people]
-`)
-	write(t, filepath.Join(home, "docs/data_description.md"), "# Tables\n\n```yaml\n"+`tables:
+`,
+		"docs/data_description.md": "# Tables\n\n```yaml\n" + `tables:
   - id: orders
     name: orders
     folder: sales
@@ -41,24 +40,10 @@ access:
     primary_key: id
     sync_strategy: full_refresh
     csv: {path: salaries.csv}
-`+"```\n")
-	write(t, filepath.Join(home, "source/orders.csv"), "id,amount\n1,10.5\n2,20.25\n3,4\n")
-	write(t, filepath.Join(home, "source/salaries.csv"), "id,salary\n1,1000\n")
-	cfg, err := config.Load(home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
-}
-
-func write(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
+` + "```\n",
+		"source/orders.csv":   "id,amount\n1,10.5\n2,20.25\n3,4\n",
+		"source/salaries.csv": "id,salary\n1,1000\n",
+	})
 }
 
 type fixture struct {
@@ -71,11 +56,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	cfg := instance(t)
-	db, err := store.OpenDB(cfg.Paths.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.CloseDB(db) })
+	db := testenv.OpenStore(t, cfg.Paths.Store)
 	users, err := store.NewUsers(db)
 	if err != nil {
 		t.Fatal(err)

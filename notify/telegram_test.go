@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ai-data-analyst/analyst/internal/testenv"
 	"github.com/ai-data-analyst/analyst/notify"
 )
 
@@ -226,7 +227,7 @@ func TestTelegramSendFallsBackToPlainTextAndHonours429(t *testing.T) {
 		t.Fatal(err)
 	}
 	img := t.TempDir() + "/chart.png"
-	write(t, img, "\x89PNG\r\n\x1a\n")
+	testenv.WriteFile(t, img, "\x89PNG\r\n\x1a\n")
 	if err := tg.SendPhoto(ctx, 7, img, "*t*_"+strings.Repeat("x", 2000)); err != nil {
 		t.Fatal(err)
 	}

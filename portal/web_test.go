@@ -23,6 +23,7 @@ import (
 
 	"github.com/ai-data-analyst/analyst/access"
 	"github.com/ai-data-analyst/analyst/config"
+	"github.com/ai-data-analyst/analyst/internal/testenv"
 	"github.com/ai-data-analyst/analyst/pipeline"
 	"github.com/ai-data-analyst/analyst/portal"
 	"github.com/ai-data-analyst/analyst/store"
@@ -83,11 +84,7 @@ datasets:
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.OpenDB(cfg.Paths.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.CloseDB(db) })
+	db := testenv.OpenStore(t, cfg.Paths.Store)
 	users, _ := store.NewUsers(db)
 	runs, _ := store.NewRuns(db)
 	f := &webFixture{srv: srv, url: base, cfg: cfg, users: users, runs: runs, oidc: m, mail: sink}

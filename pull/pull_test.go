@@ -24,6 +24,7 @@ import (
 
 	"github.com/ai-data-analyst/analyst/access"
 	"github.com/ai-data-analyst/analyst/config"
+	"github.com/ai-data-analyst/analyst/internal/testenv"
 	"github.com/ai-data-analyst/analyst/portal"
 	"github.com/ai-data-analyst/analyst/pull"
 	"github.com/ai-data-analyst/analyst/store"
@@ -84,11 +85,7 @@ func newServer(t *testing.T) *server {
 	s.writeParquet(t, "marketing/campaigns.parquet", "SELECT i AS id FROM range(4) t(i)")
 	s.publish(t)
 
-	db, err := store.OpenDB(cfg.Paths.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.CloseDB(db) })
+	db := testenv.OpenStore(t, cfg.Paths.Store)
 	users, _ := store.NewUsers(db)
 	runs, _ := store.NewRuns(db)
 	for role, email := range map[string]string{store.RoleAnalyst: "ann@example.com", store.RolePrivileged: "pat@example.com", "marketer": "mia@example.com"} {

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/ai-data-analyst/analyst/access"
-	"github.com/ai-data-analyst/analyst/config"
+	"github.com/ai-data-analyst/analyst/internal/testenv"
 	"github.com/ai-data-analyst/analyst/notify"
 	"github.com/ai-data-analyst/analyst/portal"
 	"github.com/ai-data-analyst/analyst/pull"
@@ -19,20 +19,11 @@ import (
 // TestPushNotificationScripts: `analyst push` mirrors user/notifications/ to the real portal:
 // scripts are uploaded, a refused one is a warning, and one removed locally goes on the server.
 func TestPushNotificationScripts(t *testing.T) {
-	home := t.TempDir()
-	os.MkdirAll(filepath.Join(home, "config"), 0o755)
-	os.WriteFile(filepath.Join(home, "config/instance.yaml"), []byte("instance: {name: Push test}\ndata_source: {type: csv, csv: {path: src}}\n"), 0o644)
-	os.MkdirAll(filepath.Join(home, "docs"), 0o755)
-	os.WriteFile(filepath.Join(home, "docs/data_description.md"), []byte("```yaml\ntables:\n  - {id: orders, name: orders, folder: sales, description: O, primary_key: id, sync_strategy: full_refresh}\n```\n"), 0o644)
-	cfg, err := config.Load(home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.OpenDB(cfg.Paths.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.CloseDB(db) })
+	cfg := testenv.Instance(t, map[string]string{
+		"config/instance.yaml":     "instance: {name: Push test}\ndata_source: {type: csv, csv: {path: src}}\n",
+		"docs/data_description.md": "```yaml\ntables:\n  - {id: orders, name: orders, folder: sales, description: O, primary_key: id, sync_strategy: full_refresh}\n```\n",
+	})
+	db := testenv.OpenStore(t, cfg.Paths.Store)
 	users, _ := store.NewUsers(db)
 	runs, _ := store.NewRuns(db)
 	users.Add("ann@example.com", store.RoleAnalyst)

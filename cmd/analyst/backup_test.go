@@ -15,6 +15,7 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/ai-data-analyst/analyst/config"
+	"github.com/ai-data-analyst/analyst/internal/testenv"
 	"github.com/ai-data-analyst/analyst/ops"
 	"github.com/ai-data-analyst/analyst/store"
 )
@@ -22,7 +23,7 @@ import (
 // Offline backup and restore through the CLI: the restored folder is a working instance.
 func TestBackupRestoreCLI(t *testing.T) {
 	home := csvInstance(t)
-	writeFile(t, filepath.Join(home, "source/late.csv"), "id\n1\n2\n")
+	testenv.WriteFile(t, filepath.Join(home, "source/late.csv"), "id\n1\n2\n")
 	if out, stderr, code := analyst(t, home, "sync"); code != 0 {
 		t.Fatalf("sync: %d\n%s%s", code, out, stderr)
 	}

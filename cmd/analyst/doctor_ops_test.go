@@ -10,13 +10,14 @@ import (
 	"testing"
 
 	"github.com/ai-data-analyst/analyst/config"
+	"github.com/ai-data-analyst/analyst/internal/testenv"
 )
 
 func opsInstance(t *testing.T, extra string) *config.Config {
 	t.Helper()
 	home := t.TempDir()
-	writeFile(t, filepath.Join(home, "config/instance.yaml"), "instance: {name: Ops, public_url: \"${PUBLIC_URL}\"}\n"+extra)
-	writeFile(t, filepath.Join(home, "docs/data_description.md"), "```yaml\ntables: []\n```\n")
+	testenv.WriteFile(t, filepath.Join(home, "config/instance.yaml"), "instance: {name: Ops, public_url: \"${PUBLIC_URL}\"}\n"+extra)
+	testenv.WriteFile(t, filepath.Join(home, "docs/data_description.md"), "```yaml\ntables: []\n```\n")
 	return mustLoad(t, home)
 }
 
@@ -50,7 +51,7 @@ func TestDoctorOpsChecks(t *testing.T) {
 
 	t.Setenv("PUBLIC_URL", good.URL)
 	cfg := opsInstance(t, "jira: {domain: acme.atlassian.net}\n")
-	writeFile(t, filepath.Join(cfg.Paths.Home, ".env"), "X=1\n")
+	testenv.WriteFile(t, filepath.Join(cfg.Paths.Home, ".env"), "X=1\n")
 	os.Chmod(filepath.Join(cfg.Paths.Home, ".env"), 0o644)
 	checks := opsChecks(context.Background(), cfg)
 	if c := find(t, checks, "secrets"); c.ok || !strings.Contains(c.detail, "chmod 600") {

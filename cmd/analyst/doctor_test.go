@@ -7,16 +7,17 @@ import (
 	"testing"
 
 	"github.com/ai-data-analyst/analyst/connectors/keboola/keboolatest"
+	"github.com/ai-data-analyst/analyst/internal/testenv"
 )
 
 func TestDoctorTestsTheKeboolaConnection(t *testing.T) {
 	kbc := keboolatest.New(t, keboolatest.Config{})
 	home := t.TempDir()
 	instance := func(token string) {
-		writeFile(t, filepath.Join(home, "config/instance.yaml"), fmt.Sprintf(
+		testenv.WriteFile(t, filepath.Join(home, "config/instance.yaml"), fmt.Sprintf(
 			"instance: {name: Doctor}\ndata_source:\n  type: keboola\n  keboola: {stack_url: %q, storage_token: %q, project_id: \"7\"}\n", kbc.URL, token))
 	}
-	writeFile(t, filepath.Join(home, "docs/data_description.md"), "```yaml\ntables: []\n```\n")
+	testenv.WriteFile(t, filepath.Join(home, "docs/data_description.md"), "```yaml\ntables: []\n```\n")
 
 	instance(kbc.Token)
 	out, stderr, code := analyst(t, home, "doctor")

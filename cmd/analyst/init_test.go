@@ -18,6 +18,7 @@ import (
 	"github.com/ai-data-analyst/analyst/config"
 	"github.com/ai-data-analyst/analyst/connectors/bigquery/bqtest"
 	"github.com/ai-data-analyst/analyst/connectors/keboola/keboolatest"
+	"github.com/ai-data-analyst/analyst/internal/testenv"
 )
 
 // keboolaProject is a fake project: a small table without a primary key and a "large" one
@@ -162,9 +163,9 @@ func TestInitKeboolaNonInteractive(t *testing.T) {
 // A CSV folder through flags: one table per file and per folder of drops, types inferred.
 func TestInitCSVNonInteractive(t *testing.T) {
 	home := t.TempDir()
-	writeFile(t, filepath.Join(home, "files/customers.csv"), "customer_id;name;signed_up\n1;Ann;2024-01-02\n2;Bob;2024-02-03\n")
-	writeFile(t, filepath.Join(home, "files/visits/2024_01.csv"), "visit_id,customer_id,at\n1,1,2024-01-05T10:00:00Z\n")
-	writeFile(t, filepath.Join(home, "files/visits/2024_02.csv"), "visit_id,customer_id,at\n2,2,2024-02-05T11:00:00Z\n")
+	testenv.WriteFile(t, filepath.Join(home, "files/customers.csv"), "customer_id;name;signed_up\n1;Ann;2024-01-02\n2;Bob;2024-02-03\n")
+	testenv.WriteFile(t, filepath.Join(home, "files/visits/2024_01.csv"), "visit_id,customer_id,at\n1,1,2024-01-05T10:00:00Z\n")
+	testenv.WriteFile(t, filepath.Join(home, "files/visits/2024_02.csv"), "visit_id,customer_id,at\n2,2,2024-02-05T11:00:00Z\n")
 	out, stderr, code := analyst(t, home, "init", "--non-interactive", "--name", "CSV Co", "--domain", "csv.example",
 		"--source", "csv", "--csv-path", "files")
 	if code != 0 {
@@ -260,7 +261,7 @@ func (tm *terminal) screen() string {
 func TestInitKeboolaOnATerminal(t *testing.T) {
 	kbc := keboolaProject(t)
 	home := t.TempDir()
-	writeFile(t, filepath.Join(home, "docs/data_description.md"), "old notes\n")
+	testenv.WriteFile(t, filepath.Join(home, "docs/data_description.md"), "old notes\n")
 	cmd := exec.Command(binary, "--home", home, "init", "--large-rows", "5")
 	tm := startTerminal(t, cmd)
 

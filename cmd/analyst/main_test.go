@@ -9,11 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ai-data-analyst/analyst/internal/testenv"
 	"github.com/ai-data-analyst/analyst/store"
 )
 
@@ -48,23 +48,15 @@ func analyst(t *testing.T, home string, args ...string) (stdout, stderr string, 
 	return o.String(), e.String(), code
 }
 
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	os.MkdirAll(filepath.Dir(path), 0o755)
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // csvInstance is a two-table CSV instance; the second table's file is missing.
 func csvInstance(t *testing.T) string {
 	home := t.TempDir()
-	writeFile(t, filepath.Join(home, "config/instance.yaml"), "instance: {name: CLI test}\ndata_source:\n  type: csv\n  csv: {path: source}\n")
-	writeFile(t, filepath.Join(home, "docs/data_description.md"), "```yaml\ntables:\n"+
+	testenv.WriteFile(t, filepath.Join(home, "config/instance.yaml"), "instance: {name: CLI test}\ndata_source:\n  type: csv\n  csv: {path: source}\n")
+	testenv.WriteFile(t, filepath.Join(home, "docs/data_description.md"), "```yaml\ntables:\n"+
 		"  - {id: s.items, name: items, folder: s, description: Items, primary_key: id, sync_strategy: full_refresh, csv: {path: items.csv},\n"+
 		"     columns: [{name: price, type: \"DECIMAL(6,2)\"}]}\n"+
 		"  - {id: s.late, name: late, folder: s, description: Late, primary_key: id, sync_strategy: full_refresh, csv: {path: late.csv}}\n```\n")
-	writeFile(t, filepath.Join(home, "source/items.csv"), "id,name,price\n1,apple,1.20\n2,pear,0.90\n3,plum,n/a\n")
+	testenv.WriteFile(t, filepath.Join(home, "source/items.csv"), "id,name,price\n1,apple,1.20\n2,pear,0.90\n3,plum,n/a\n")
 	return home
 }
 
@@ -100,7 +92,7 @@ func TestSyncReplayAndEvents(t *testing.T) {
 		t.Fatalf("poison entry: %+v", p)
 	}
 
-	writeFile(t, filepath.Join(home, "source/late.csv"), "id\n7\n")
+	testenv.WriteFile(t, filepath.Join(home, "source/late.csv"), "id\n7\n")
 	out, stderr, code = analyst(t, home, "replay", "--failed")
 	if code != 0 || !strings.Contains(out, "succeeded") {
 		t.Fatalf("replay: exit %d\n%s%s", code, out, stderr)
@@ -145,7 +137,7 @@ func TestSyncReplayAndEvents(t *testing.T) {
 func TestSecondProcessFailsFast(t *testing.T) {
 	home := csvInstance(t)
 	serve := exec.Command(binary, "--home", home, "serve", "--addr", "127.0.0.1:0")
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	serve.Stderr = logs
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)
@@ -172,24 +164,6 @@ func TestSecondProcessFailsFast(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe to write from a child's output copier while a test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // An offline `analyst sync` runs the alert scripts that depend on the synced tables, as serve
 // would, before it exits.
 func TestSyncRunsAlertScripts(t *testing.T) {
@@ -197,7 +171,7 @@ func TestSyncRunsAlertScripts(t *testing.T) {
 	if _, errOut, code := analyst(t, home, "users", "add", "ann@example.com"); code != 0 {
 		t.Fatalf("users add: %s", errOut)
 	}
-	writeFile(t, filepath.Join(home, "data/notifications/scripts/ann@example.com/items_alert.sh"),
+	testenv.WriteFile(t, filepath.Join(home, "data/notifications/scripts/ann@example.com/items_alert.sh"),
 		"# depends: items\necho \"{\\\"notify\\\": true, \\\"title\\\": \\\"items synced\\\", \\\"message\\\": \\\"$ANALYST_TABLE via $ANALYST_TRIGGER\\\"}\"\n")
 	if out, errOut, code := analyst(t, home, "sync", "items"); code != 0 {
 		t.Fatalf("sync: exit %d\n%s%s", code, out, errOut)

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/ai-data-analyst/analyst/connectors/jira/jiratest"
+	"github.com/ai-data-analyst/analyst/internal/testenv"
 	"github.com/ai-data-analyst/analyst/pipeline"
 	"github.com/ai-data-analyst/analyst/pipeline/natsembed"
 	"github.com/ai-data-analyst/analyst/store"
@@ -56,7 +57,7 @@ func TestWorkersShareTheWorkAndSurviveAKill(t *testing.T) {
 
 	const tables, rows = 50, 3000
 	home := t.TempDir()
-	writeFile(t, filepath.Join(home, "config/instance.yaml"), fmt.Sprintf(
+	testenv.WriteFile(t, filepath.Join(home, "config/instance.yaml"), fmt.Sprintf(
 		"instance: {name: Scale}\ndata_source: {type: csv, csv: {path: source}}\npipeline: {backend: nats, nats_url: %q}\n", ns.ClientURL()))
 	var cat strings.Builder
 	cat.WriteString("```yaml\ntables:\n")
@@ -70,16 +71,16 @@ func TestWorkersShareTheWorkAndSurviveAKill(t *testing.T) {
 		name := fmt.Sprintf("t%02d", i)
 		names = append(names, name)
 		fmt.Fprintf(&cat, "  - {id: %s, name: %s, folder: scale, description: T, primary_key: id, sync_strategy: full_refresh}\n", name, name)
-		writeFile(t, filepath.Join(home, "source", name+".csv"), csv.String())
+		testenv.WriteFile(t, filepath.Join(home, "source", name+".csv"), csv.String())
 	}
 	cat.WriteString("```\n")
-	writeFile(t, filepath.Join(home, "docs/data_description.md"), cat.String())
+	testenv.WriteFile(t, filepath.Join(home, "docs/data_description.md"), cat.String())
 
 	var workers []*exec.Cmd
-	var logs []*syncBuffer
+	var logs []*testenv.SyncBuffer
 	for i := range 3 {
 		cmd := exec.Command(binary, "--home", home, "worker", "--id", fmt.Sprintf("w%d", i), "--ack-wait", "3s")
-		buf := &syncBuffer{}
+		buf := &testenv.SyncBuffer{}
 		cmd.Stderr = buf
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -260,13 +261,13 @@ func TestJiraRunsInTheAPIProcess(t *testing.T) {
 	f, _ := os.OpenFile(filepath.Join(home, "config/instance.yaml"), os.O_APPEND|os.O_WRONLY, 0)
 	fmt.Fprintf(f, "pipeline: {backend: nats, nats_url: %q}\n", ns.ClientURL())
 	f.Close()
-	writeFile(t, filepath.Join(home, "docs/data_description.md"), "# T\n\n```yaml\ntables:\n"+
+	testenv.WriteFile(t, filepath.Join(home, "docs/data_description.md"), "# T\n\n```yaml\ntables:\n"+
 		"  - {id: shop.orders, name: orders, folder: shop, primary_key: id, sync_strategy: full_refresh, csv: {path: orders.csv}}\n"+
 		"  - {id: jira.issues, name: jira_issues, folder: jira, primary_key: issue_key, sync_strategy: full_refresh, csv: {path: none.csv}}\n```\n")
-	writeFile(t, filepath.Join(home, "source/orders.csv"), "id,total\n1,5\n")
+	testenv.WriteFile(t, filepath.Join(home, "source/orders.csv"), "id,total\n1,5\n")
 
 	worker := exec.Command(binary, "--home", home, "worker", "--id", "w0")
-	workerLog := &syncBuffer{}
+	workerLog := &testenv.SyncBuffer{}
 	worker.Stderr = workerLog
 	if err := worker.Start(); err != nil {
 		t.Fatal(err)

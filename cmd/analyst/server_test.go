@@ -10,13 +10,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ai-data-analyst/analyst/internal/testenv"
 )
 
 // testServer is an `analyst serve` child process with an admin token.
 type testServer struct {
 	URL   string
 	Token string
-	Logs  *syncBuffer
+	Logs  *testenv.SyncBuffer
 }
 
 var servingURL = regexp.MustCompile(`msg=serving .*url=(http://[0-9.:]+)`)
@@ -27,7 +29,7 @@ func startServer(t *testing.T, home, adminToken string, args ...string) *testSer
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"--home", home, "serve", "--addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), "ANALYST_ADMIN_TOKEN="+adminToken)
-	s := &testServer{Token: adminToken, Logs: &syncBuffer{}}
+	s := &testServer{Token: adminToken, Logs: &testenv.SyncBuffer{}}
 	cmd.Stderr = s.Logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ai-data-analyst/analyst/config"
 	"github.com/ai-data-analyst/analyst/connectors"
+	"github.com/ai-data-analyst/analyst/internal/testenv"
 	"github.com/ai-data-analyst/analyst/store"
 	_ "github.com/duckdb/duckdb-go/v2"
 	"go.yaml.in/yaml/v3"
@@ -46,23 +47,13 @@ func open(t *testing.T, dir, block string) *Source {
 	return c.(*Source)
 }
 
-func write(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func writeGz(t *testing.T, path, content string) {
 	t.Helper()
 	var b bytes.Buffer
 	zw := gzip.NewWriter(&b)
 	zw.Write([]byte(content))
 	zw.Close()
-	write(t, path, b.String())
+	testenv.WriteFile(t, path, b.String())
 }
 
 func extract(t *testing.T, s *Source, table config.Table) *connectors.Extraction {
@@ -107,7 +98,7 @@ func TestCheck(t *testing.T) {
 	if err := open(t, home, "path: src").Check(context.Background()); err == nil || !strings.Contains(err.Error(), "src") {
 		t.Fatalf("missing base folder: %v", err)
 	}
-	write(t, filepath.Join(home, "file"), "x")
+	testenv.WriteFile(t, filepath.Join(home, "file"), "x")
 	if err := open(t, home, "path: file").Check(context.Background()); err == nil || !strings.Contains(err.Error(), "not a folder") {
 		t.Fatalf("base is a file: %v", err)
 	}
@@ -120,10 +111,10 @@ func TestCheck(t *testing.T) {
 func TestExtractDefaultLocation(t *testing.T) {
 	home := t.TempDir()
 	s := open(t, home, "path: src")
-	write(t, filepath.Join(home, "src/orders.csv"), "\ufeffid,amount\n1,2.50\n")
+	testenv.WriteFile(t, filepath.Join(home, "src/orders.csv"), "\ufeffid,amount\n1,2.50\n")
 	writeGz(t, filepath.Join(home, "src/items.csv.gz"), "order_id,sku\r\n1,A\r\n")
-	write(t, filepath.Join(home, "src/plain"), "a;b\n1;2\n")
-	write(t, filepath.Join(home, "src/plain.csv"), "not,this\n")
+	testenv.WriteFile(t, filepath.Join(home, "src/plain"), "a;b\n1;2\n")
+	testenv.WriteFile(t, filepath.Join(home, "src/plain.csv"), "not,this\n")
 
 	ext := extract(t, s, config.Table{ID: "orders"})
 	want := store.CSVFormat{Delimiter: ',', Quote: '"', Header: true, Encoding: "utf-8"}
@@ -148,11 +139,11 @@ func TestExtractFolderAndGlob(t *testing.T) {
 	home := t.TempDir()
 	s := open(t, home, "path: src")
 	dir := filepath.Join(home, "src/drops")
-	write(t, filepath.Join(dir, "2024-01-02.csv"), "id,v\n2,b\n")
+	testenv.WriteFile(t, filepath.Join(dir, "2024-01-02.csv"), "id,v\n2,b\n")
 	writeGz(t, filepath.Join(dir, "2024-01-01.csv.gz"), "id,v\n1,a\n")
-	write(t, filepath.Join(dir, "2024-01-03.csv.tmp"), "partial")
-	write(t, filepath.Join(dir, ".2024-01-04.csv"), "hidden")
-	write(t, filepath.Join(dir, "README.txt"), "notes")
+	testenv.WriteFile(t, filepath.Join(dir, "2024-01-03.csv.tmp"), "partial")
+	testenv.WriteFile(t, filepath.Join(dir, ".2024-01-04.csv"), "hidden")
+	testenv.WriteFile(t, filepath.Join(dir, "README.txt"), "notes")
 	os.Mkdir(filepath.Join(dir, "old.csv"), 0o755)
 
 	ext := extract(t, s, config.Table{ID: "events", CSV: &config.CSVTable{Path: "drops"}})
@@ -174,7 +165,7 @@ func TestExtractFolderAndGlob(t *testing.T) {
 		t.Fatalf("absolute: %v", ext.Files)
 	}
 	// A folder of .tsv files defaults to tabs.
-	write(t, filepath.Join(home, "src/tabs/a.tsv"), "x\ty\n1\t2\n")
+	testenv.WriteFile(t, filepath.Join(home, "src/tabs/a.tsv"), "x\ty\n1\t2\n")
 	ext = extract(t, s, config.Table{ID: "tabs"})
 	if ext.Format.Delimiter != '\t' || !reflect.DeepEqual(names(ext.Columns), []string{"x:", "y:"}) {
 		t.Fatalf("tsv: %+v", ext)
@@ -184,7 +175,7 @@ func TestExtractFolderAndGlob(t *testing.T) {
 func TestExtractDeclaredColumns(t *testing.T) {
 	home := t.TempDir()
 	s := open(t, home, "path: .")
-	write(t, filepath.Join(home, "t.csv"), "id,Amount,note\n1,2.5,x\n")
+	testenv.WriteFile(t, filepath.Join(home, "t.csv"), "id,Amount,note\n1,2.5,x\n")
 	table := config.Table{ID: "t", Columns: []config.Column{
 		{Name: "amount", Type: "DECIMAL(12,2)", Description: "money"},
 		{Name: "id", Type: "INTEGER"},
@@ -208,19 +199,19 @@ func TestExtractFormatOptions(t *testing.T) {
 	home := t.TempDir()
 	s := open(t, home, "path: .")
 	no := false
-	write(t, filepath.Join(home, "q.txt"), "'a\tb'\t'it''s'\tc\n'1\t2'\t3\t4\n")
+	testenv.WriteFile(t, filepath.Join(home, "q.txt"), "'a\tb'\t'it''s'\tc\n'1\t2'\t3\t4\n")
 	for _, delim := range []string{"\t", `\t`, "tab"} {
 		ext := extract(t, s, config.Table{ID: "q", CSV: &config.CSVTable{Path: "q.txt", Delimiter: delim, Quote: "'"}})
 		if got := names(ext.Columns); !reflect.DeepEqual(got, []string{"a\tb:", "it's:", "c:"}) || ext.Format.Delimiter != '\t' || ext.Format.Quote != '\'' {
 			t.Fatalf("delimiter %q: %v %+v", delim, got, ext.Format)
 		}
 	}
-	write(t, filepath.Join(home, "nohead.csv"), "1,2,3\n")
+	testenv.WriteFile(t, filepath.Join(home, "nohead.csv"), "1,2,3\n")
 	ext := extract(t, s, config.Table{ID: "nohead", CSV: &config.CSVTable{Header: &no}})
 	if got := names(ext.Columns); ext.Format.Header || !reflect.DeepEqual(got, []string{"column1:", "column2:", "column3:"}) {
 		t.Fatalf("no header: %v", got)
 	}
-	write(t, filepath.Join(home, "latin.csv"), "caf\xe9,\x80uro\n1,2\n")
+	testenv.WriteFile(t, filepath.Join(home, "latin.csv"), "caf\xe9,\x80uro\n1,2\n")
 	ext = extract(t, s, config.Table{ID: "latin", CSV: &config.CSVTable{Encoding: "windows-1252"}})
 	if got := names(ext.Columns); !reflect.DeepEqual(got, []string{"café:", "€uro:"}) || ext.Format.Encoding != "windows-1252" {
 		t.Fatalf("windows-1252: %v", got)
@@ -262,20 +253,20 @@ func TestExtractErrors(t *testing.T) {
 	if e := errOf(config.Table{ID: "empty"}); !strings.Contains(e, "no files matched") {
 		t.Fatalf("empty folder: %s", e)
 	}
-	write(t, filepath.Join(home, "src/mixed/a.csv"), "id,name\n")
-	write(t, filepath.Join(home, "src/mixed/b.csv"), "id,title\n")
+	testenv.WriteFile(t, filepath.Join(home, "src/mixed/a.csv"), "id,name\n")
+	testenv.WriteFile(t, filepath.Join(home, "src/mixed/b.csv"), "id,title\n")
 	if e := errOf(config.Table{ID: "mixed"}); !strings.Contains(e, "a.csv") || !strings.Contains(e, "b.csv") || !strings.Contains(e, `"title"`) {
 		t.Fatalf("headers differ: %s", e)
 	}
-	write(t, filepath.Join(home, "src/broken.csv.gz"), "this is not gzip")
+	testenv.WriteFile(t, filepath.Join(home, "src/broken.csv.gz"), "this is not gzip")
 	if e := errOf(config.Table{ID: "broken"}); !strings.Contains(e, "broken.csv.gz") {
 		t.Fatalf("unreadable file: %s", e)
 	}
-	write(t, filepath.Join(home, "src/zero.csv"), "")
+	testenv.WriteFile(t, filepath.Join(home, "src/zero.csv"), "")
 	if e := errOf(config.Table{ID: "zero"}); !strings.Contains(e, "zero.csv is empty") {
 		t.Fatalf("empty file: %s", e)
 	}
-	write(t, filepath.Join(home, "src/open.csv"), "\"id,name\n")
+	testenv.WriteFile(t, filepath.Join(home, "src/open.csv"), "\"id,name\n")
 	if e := errOf(config.Table{ID: "open"}); !strings.Contains(e, "open.csv") || !strings.Contains(e, "not closed") {
 		t.Fatalf("unclosed quote: %s", e)
 	}
@@ -288,7 +279,7 @@ func TestExtractChangedSince(t *testing.T) {
 	base := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
 	for i, day := range []string{"01", "02", "03"} {
 		p := filepath.Join(home, "drops", "2025-03-"+day+".csv")
-		write(t, p, "id\n"+day+"\n")
+		testenv.WriteFile(t, p, "id\n"+day+"\n")
 		mt := base.Add(time.Duration(i) * 24 * time.Hour)
 		os.Chtimes(p, mt, mt)
 	}
@@ -316,8 +307,8 @@ func TestExtractChangedSince(t *testing.T) {
 func TestExtractionReadableByDuckDB(t *testing.T) {
 	home := t.TempDir()
 	s := open(t, home, "path: .")
-	write(t, filepath.Join(home, "p/a.csv"), "id|label|price\n1|'x|y'|2.50\n2|'it''s'|3.00\n")
-	write(t, filepath.Join(home, "p/b.csv"), "id|label|price\n3|z|4.25\n")
+	testenv.WriteFile(t, filepath.Join(home, "p/a.csv"), "id|label|price\n1|'x|y'|2.50\n2|'it''s'|3.00\n")
+	testenv.WriteFile(t, filepath.Join(home, "p/b.csv"), "id|label|price\n3|z|4.25\n")
 	ext := extract(t, s, config.Table{ID: "p", CSV: &config.CSVTable{Delimiter: "|", Quote: "'"},
 		Columns: []config.Column{{Name: "price", Type: "DECIMAL(10,2)"}}})
 	db, err := sql.Open("duckdb", "")

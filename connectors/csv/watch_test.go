@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ai-data-analyst/analyst/config"
+	"github.com/ai-data-analyst/analyst/internal/testenv"
 )
 
 const settle = 300 * time.Millisecond
@@ -88,10 +89,10 @@ func TestWatchTwoTablesOneCallEach(t *testing.T) {
 		{ID: "events", CSV: &config.CSVTable{Path: "drops"}},
 		{ID: "untouched"},
 	})
-	write(t, filepath.Join(base, "customers.csv"), "id\n1\n")
-	write(t, filepath.Join(base, "drops/2025-01-01.csv"), "id\n1\n")
-	write(t, filepath.Join(base, "drops/2025-01-02.csv"), "id\n2\n")
-	write(t, filepath.Join(base, "customers.csv"), "id\n1\n2\n")
+	testenv.WriteFile(t, filepath.Join(base, "customers.csv"), "id\n1\n")
+	testenv.WriteFile(t, filepath.Join(base, "drops/2025-01-01.csv"), "id\n1\n")
+	testenv.WriteFile(t, filepath.Join(base, "drops/2025-01-02.csv"), "id\n2\n")
+	testenv.WriteFile(t, filepath.Join(base, "customers.csv"), "id\n1\n2\n")
 	waitQuiet()
 	ids, _ := c.get()
 	sort.Strings(ids)
@@ -105,9 +106,9 @@ func TestWatchRenameIntoPlace(t *testing.T) {
 	base := t.TempDir()
 	c := startWatch(t, base, []config.Table{{ID: "orders"}})
 	tmp := filepath.Join(base, ".orders.csv.tmp-123")
-	write(t, tmp, "id\n1\n")
-	write(t, filepath.Join(base, "orders.csv.tmp"), "id\n1\n")
-	write(t, filepath.Join(base, "orders.csv~"), "id\n1\n")
+	testenv.WriteFile(t, tmp, "id\n1\n")
+	testenv.WriteFile(t, filepath.Join(base, "orders.csv.tmp"), "id\n1\n")
+	testenv.WriteFile(t, filepath.Join(base, "orders.csv~"), "id\n1\n")
 	waitQuiet()
 	if ids, _ := c.get(); len(ids) != 0 {
 		t.Fatalf("temp files fired: %v", ids)
@@ -121,7 +122,7 @@ func TestWatchRenameIntoPlace(t *testing.T) {
 	}
 	// A file moved in from another folder replaces it and fires again.
 	outside := filepath.Join(t.TempDir(), "x.csv")
-	write(t, outside, "id\n2\n")
+	testenv.WriteFile(t, outside, "id\n2\n")
 	if err := os.Rename(outside, filepath.Join(base, "orders.csv")); err != nil {
 		t.Fatal(err)
 	}
@@ -139,13 +140,13 @@ func TestWatchNewFolderAndGlob(t *testing.T) {
 		{ID: "other", CSV: &config.CSVTable{Path: "reviews/other_*.csv"}},
 	})
 	// The folder appears after Watch started; the file inside must be seen.
-	write(t, filepath.Join(base, "reviews/reviews_2025_01.csv"), "id\n1\n")
+	testenv.WriteFile(t, filepath.Join(base, "reviews/reviews_2025_01.csv"), "id\n1\n")
 	waitQuiet()
 	if ids, _ := c.get(); len(ids) != 1 || ids[0] != "reviews" {
 		t.Fatalf("new folder: %v", ids)
 	}
-	write(t, filepath.Join(base, "reviews/reviews_2025_02.csv"), "id\n2\n")
-	write(t, filepath.Join(base, "reviews/notes.csv"), "x\n")
+	testenv.WriteFile(t, filepath.Join(base, "reviews/reviews_2025_02.csv"), "id\n2\n")
+	testenv.WriteFile(t, filepath.Join(base, "reviews/notes.csv"), "x\n")
 	waitQuiet()
 	if ids, _ := c.get(); len(ids) != 2 || ids[1] != "reviews" {
 		t.Fatalf("second drop: %v", ids)

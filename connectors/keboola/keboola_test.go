@@ -23,6 +23,7 @@ import (
 	"github.com/ai-data-analyst/analyst/connectors"
 	"github.com/ai-data-analyst/analyst/connectors/keboola"
 	"github.com/ai-data-analyst/analyst/connectors/keboola/keboolatest"
+	"github.com/ai-data-analyst/analyst/internal/testenv"
 	"github.com/ai-data-analyst/analyst/store"
 	"go.yaml.in/yaml/v3"
 )
@@ -101,24 +102,7 @@ type harness struct {
 	fake    *keboolatest.Server
 	client  *keboola.Client
 	staging string
-	logs    *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs    *testenv.SyncBuffer
 }
 
 // fastOptions keep every wait in milliseconds.
@@ -141,7 +125,7 @@ func newHarness(t *testing.T, cfg keboolatest.Config, tweak ...func(*keboola.Opt
 	fake := keboolatest.New(t, cfg)
 	fake.SetEnv(t)
 	fake.AddTable(ordersTable())
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	opt := fastOptions(logs)
 	for _, f := range tweak {
 		f(&opt)
