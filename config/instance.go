@@ -99,7 +99,13 @@ const (
 type Pipeline struct {
 	Backend string `yaml:"backend"` // bolt (default) or nats
 	NATSURL string `yaml:"nats_url"`
+	// Concurrency is how many messages each stage handles at once (default 4): in the process
+	// on bolt; on nats in each process and, being JetStream's MaxAckPending, across them all.
+	Concurrency int `yaml:"concurrency"`
 }
+
+// DefaultConcurrency is pipeline.concurrency when unset.
+const DefaultConcurrency = 4
 
 // Access lists the folders whose tables are private.
 type Access struct {
@@ -286,6 +292,13 @@ func (inst *Instance) finish(file string, root *yaml.Node, checkName bool) probl
 	case BackendBolt, BackendNATS:
 	default:
 		probs.add(file, line("pipeline", "backend"), "pipeline.backend", "%s", notOneOf(inst.Pipeline.Backend, []string{BackendBolt, BackendNATS}))
+	}
+
+	switch c := inst.Pipeline.Concurrency; {
+	case c == 0:
+		inst.Pipeline.Concurrency = DefaultConcurrency
+	case c < 1 || c > 256:
+		probs.add(file, line("pipeline", "concurrency"), "pipeline.concurrency", "must be between 1 and 256, not %d", c)
 	}
 
 	if inst.Jira.Domain != "" && inst.Jira.BaseURL == "" {

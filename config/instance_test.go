@@ -38,6 +38,8 @@ func TestInstanceErrors(t *testing.T) {
 			[]string{`config/instance.yaml:4: catalog.categories.shop.icno: unknown key (did you mean "icon"?)`}},
 		{"wrong type", "instance: {name: x}\njira:\n  allow_unsigned: maybe\n",
 			[]string{"config/instance.yaml:3: jira.allow_unsigned: cannot unmarshal !!str `maybe` into bool"}},
+		{"concurrency out of range", "instance: {name: x}\npipeline:\n  backend: nats\n  concurrency: 1000\n",
+			[]string{"config/instance.yaml:4: pipeline.concurrency: must be between 1 and 256, not 1000"}},
 		{"block is not a mapping", "instance: {name: x}\nserver: [a, b]\n",
 			[]string{"config/instance.yaml:2: server: cannot unmarshal !!seq into config.Server"}},
 		{"list expected", "instance: {name: x}\naccess:\n  private_folders: finance\n",
@@ -96,7 +98,7 @@ func TestInstanceDefaults(t *testing.T) {
 		}
 	}
 	home := writeHome(t, map[string]string{
-		"config/instance.yaml":     minimalInstance + "jira:\n  domain: acme.atlassian.net\n  base_url: https://proxy.local/jira/\n  sla_base_url: http://127.0.0.1:9/\npipeline: {backend: nats, nats_url: nats://127.0.0.1:4222}\ncatalog:\n  categories: {b: {label: B}, a: {label: A}}\n  order: [a]\n",
+		"config/instance.yaml":     minimalInstance + "jira:\n  domain: acme.atlassian.net\n  base_url: https://proxy.local/jira/\n  sla_base_url: http://127.0.0.1:9/\npipeline: {backend: nats, nats_url: nats://127.0.0.1:4222, concurrency: 12}\ncatalog:\n  categories: {b: {label: B}, a: {label: A}}\n  order: [a]\n",
 		"docs/data_description.md": minimalCatalogue,
 	})
 	cfg := mustLoad(t, home, nil)
@@ -104,7 +106,7 @@ func TestInstanceDefaults(t *testing.T) {
 	if j.BaseURL != "https://proxy.local/jira" || j.SLABaseURL != "http://127.0.0.1:9" {
 		t.Errorf("jira urls %q %q", j.BaseURL, j.SLABaseURL)
 	}
-	if cfg.Instance.Pipeline.Backend != BackendNATS || cfg.Instance.Pipeline.NATSURL != "nats://127.0.0.1:4222" {
+	if cfg.Instance.Pipeline.Backend != BackendNATS || cfg.Instance.Pipeline.NATSURL != "nats://127.0.0.1:4222" || cfg.Instance.Pipeline.Concurrency != 12 {
 		t.Errorf("pipeline %+v", cfg.Instance.Pipeline)
 	}
 	if !equal(cfg.Instance.Catalog.Order, []string{"a"}) {

@@ -116,8 +116,8 @@ func TestLoadExample(t *testing.T) {
 	if in.Auth.GoogleClientSecret != "gsecret" || in.Auth.WebappSecretKey != "wsk" {
 		t.Errorf("auth = %+v", in.Auth)
 	}
-	if in.Pipeline.Backend != BackendBolt {
-		t.Errorf("pipeline.backend default = %q", in.Pipeline.Backend)
+	if in.Pipeline.Backend != BackendBolt || in.Pipeline.Concurrency != DefaultConcurrency {
+		t.Errorf("pipeline defaults = %+v", in.Pipeline)
 	}
 	if in.Jira.BaseURL != "https://example.atlassian.net" || in.Jira.SLABaseURL != "https://api.atlassian.com" || in.Jira.WebhookSecret != "" {
 		t.Errorf("jira = %+v", in.Jira)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -25,9 +26,15 @@ const (
 
 // NATSBackend runs the pipeline on NATS JetStream.
 type NATSBackend struct {
+	// AckWait is how long a subscriber may hold a message before JetStream gives it to another
+	// (default 30 minutes). Set it before the first subscription.
+	AckWait time.Duration
+
 	url    string
 	logger watermill.LoggerAdapter
 	pub    *wmnats.Publisher
+	nc     *nats.Conn // for managing the consumers
+	js     nats.JetStreamContext
 }
 
 // NewNATSBackend connects to url and makes sure the stream exists.
@@ -35,7 +42,16 @@ func NewNATSBackend(url string, logger *slog.Logger) (*NATSBackend, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	if err := ensureStream(url); err != nil {
+	nc, err := nats.Connect(url, nats.Timeout(5*time.Second), nats.Name("analyst-admin"))
+	if err != nil {
+		return nil, fmt.Errorf("nats: connect %s: %w", url, err)
+	}
+	js, err := nc.JetStream()
+	if err == nil {
+		err = ensureStream(js)
+	}
+	if err != nil {
+		nc.Close()
 		return nil, err
 	}
 	wl := watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
@@ -47,21 +63,13 @@ func NewNATSBackend(url string, logger *slog.Logger) (*NATSBackend, error) {
 		JetStream:         wmnats.JetStreamConfig{TrackMsgId: true}, // dedup of a retried publish
 	}, wl)
 	if err != nil {
+		nc.Close()
 		return nil, fmt.Errorf("nats: %w", err)
 	}
-	return &NATSBackend{url: url, logger: wl, pub: pub}, nil
+	return &NATSBackend{AckWait: natsAckWait, url: url, logger: wl, pub: pub, nc: nc, js: js}, nil
 }
 
-func ensureStream(url string) error {
-	nc, err := nats.Connect(url, nats.Timeout(5*time.Second))
-	if err != nil {
-		return fmt.Errorf("nats: connect %s: %w", url, err)
-	}
-	defer nc.Close()
-	js, err := nc.JetStream()
-	if err != nil {
-		return fmt.Errorf("nats: %w", err)
-	}
+func ensureStream(js nats.JetStreamContext) error {
 	info, err := js.StreamInfo(natsStream)
 	switch {
 	case errors.Is(err, nats.ErrStreamNotFound):
@@ -103,39 +111,95 @@ func (b *NATSBackend) Publisher() message.Publisher { return b.pub }
 
 // SubscriberWith returns a durable queue subscriber for group: members of a group, in this
 // process or another, share its messages. Each process handles up to opts.Concurrency at once,
-// one subscription each (the router keeps two of one key apart).
+// one subscription each (the router keeps two of one key apart); opts.Concurrency is also the
+// consumer's MaxAckPending, the limit across all processes.
 func (b *NATSBackend) SubscriberWith(group string, opts SubscriberOptions) message.Subscriber {
-	sub, err := wmnats.NewSubscriber(wmnats.SubscriberConfig{
-		URL:               b.url,
-		QueueGroupPrefix:  group,
-		SubscribersCount:  max(opts.Concurrency, 1),
-		AckWaitTimeout:    natsAckWait,
-		CloseTimeout:      30 * time.Second,
-		NatsOptions:       []nats.Option{nats.Name("analyst-" + group)},
-		Unmarshaler:       &wmnats.NATSMarshaler{},
-		SubjectCalculator: natsSubject,
-		JetStream: wmnats.JetStreamConfig{
-			DurablePrefix:     group,
-			DurableCalculator: natsDurable,
-			SubscribeOptions: []nats.SubOpt{
-				nats.DeliverAll(), nats.AckExplicit(), nats.AckWait(natsAckWait),
-				nats.MaxAckPending(max(opts.Concurrency, 1)), nats.BindStream(natsStream),
-			},
-		},
-	}, b.logger)
-	if err != nil {
-		return errSubscriber{err}
-	}
-	return sub
+	return &natsSubscriber{b: b, group: group, concurrency: max(opts.Concurrency, 1)}
 }
 
 // Close closes the publisher; subscribers are closed by the router.
-func (b *NATSBackend) Close() error { return b.pub.Close() }
-
-// errSubscriber reports a subscriber that could not be created at its first Subscribe.
-type errSubscriber struct{ err error }
-
-func (e errSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
-	return nil, fmt.Errorf("nats subscriber: %w", e.err)
+func (b *NATSBackend) Close() error {
+	err := b.pub.Close()
+	b.nc.Close()
+	return err
 }
-func (e errSubscriber) Close() error { return nil }
+
+// natsSubscriber creates (or updates) its group's durable consumer of a topic itself and then
+// binds to it. nats.go deletes a consumer that it created for a subscription when that
+// subscription ends, so a consumer left to it would vanish at the first clean shutdown, and the
+// next start would deliver the whole stream again. Created here, it outlives every process, and
+// a changed pipeline.concurrency or ack wait updates it instead of failing the subscription.
+type natsSubscriber struct {
+	b           *NATSBackend
+	group       string
+	concurrency int
+
+	mu   sync.Mutex
+	subs []*wmnats.Subscriber
+}
+
+func (s *natsSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	durable := natsDurable(s.group, topic)
+	if err := s.b.ensureConsumer(durable, topic, s.concurrency); err != nil {
+		return nil, err
+	}
+	sub, err := wmnats.NewSubscriber(wmnats.SubscriberConfig{
+		URL:               s.b.url,
+		QueueGroupPrefix:  s.group,
+		SubscribersCount:  s.concurrency,
+		AckWaitTimeout:    s.b.AckWait,
+		CloseTimeout:      30 * time.Second,
+		NatsOptions:       []nats.Option{nats.Name("analyst-" + s.group)},
+		Unmarshaler:       &wmnats.NATSMarshaler{},
+		SubjectCalculator: natsSubject,
+		JetStream: wmnats.JetStreamConfig{
+			DurablePrefix:     s.group,
+			DurableCalculator: natsDurable,
+			SubscribeOptions:  []nats.SubOpt{nats.Bind(natsStream, durable)},
+		},
+	}, s.b.logger)
+	if err != nil {
+		return nil, fmt.Errorf("nats subscriber: %w", err)
+	}
+	s.mu.Lock()
+	s.subs = append(s.subs, sub)
+	s.mu.Unlock()
+	return sub.Subscribe(ctx, topic)
+}
+
+func (s *natsSubscriber) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for _, sub := range s.subs {
+		errs = append(errs, sub.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// ensureConsumer makes the durable queue consumer of topic exist with the given limit of
+// unacked messages and the backend's ack wait.
+func (b *NATSBackend) ensureConsumer(durable, topic string, maxAckPending int) error {
+	for attempt := 0; ; attempt++ {
+		info, err := b.js.ConsumerInfo(natsStream, durable)
+		switch {
+		case errors.Is(err, nats.ErrConsumerNotFound):
+			_, err = b.js.AddConsumer(natsStream, &nats.ConsumerConfig{
+				Durable: durable, DeliverSubject: nats.NewInbox(), DeliverGroup: durable,
+				DeliverPolicy: nats.DeliverAllPolicy, AckPolicy: nats.AckExplicitPolicy,
+				AckWait: b.AckWait, MaxAckPending: maxAckPending, FilterSubject: topic,
+			})
+			if err != nil && attempt == 0 {
+				continue // another process created it at the same moment: use theirs
+			}
+		case err == nil && (info.Config.MaxAckPending != maxAckPending || info.Config.AckWait != b.AckWait):
+			cfg := info.Config
+			cfg.MaxAckPending, cfg.AckWait = maxAckPending, b.AckWait
+			_, err = b.js.UpdateConsumer(natsStream, &cfg)
+		}
+		if err != nil {
+			return fmt.Errorf("nats: consumer %s: %w", durable, err)
+		}
+		return nil
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
 
 	"github.com/ai-data-analyst/analyst/pipeline"
 )
@@ -82,5 +83,89 @@ func TestNATSRouterRunsTablesConcurrentlyAndEachTableInTurn(t *testing.T) {
 		if n > 1 {
 			t.Errorf("table %s: %d messages handled at once", table, n)
 		}
+	}
+}
+
+// A stage's consumer outlives the process: after a clean shutdown, the next start gets only
+// the messages it has not acked (nats.go deletes a consumer it created itself when its
+// subscription ends; the whole stream would come again). And a changed concurrency updates the
+// existing consumer instead of failing the subscription.
+func TestNATSConsumersSurviveARestartAndTakeANewConcurrency(t *testing.T) {
+	srv := startNATS(t)
+	run := func(concurrency int, path string) []string {
+		t.Helper()
+		b, err := pipeline.NewNATSBackend(srv.ClientURL(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		r, err := pipeline.NewRouter(b, pipeline.RouterConfig{Concurrency: concurrency})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		var handled []string
+		r.Handle("stage", pipeline.TopicTableConverted, func(msg *message.Message) ([]pipeline.Event, error) {
+			var ev pipeline.TableConverted
+			pipeline.Decode(msg, &ev)
+			mu.Lock()
+			handled = append(handled, ev.Path)
+			mu.Unlock()
+			return nil, nil
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		select {
+		case <-r.Running():
+		case err := <-done:
+			t.Fatalf("concurrency %d: the router did not start: %v", concurrency, err)
+		}
+		ev := pipeline.TableConverted{Path: path}
+		pipeline.Stamp(&ev.Header, "run", "t")
+		if err := pipeline.Publish(r.Publisher(), ev); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			mu.Lock()
+			n := len(handled)
+			mu.Unlock()
+			if n > 0 || time.Now().After(deadline) {
+				break
+			}
+		}
+		time.Sleep(300 * time.Millisecond) // a redelivered message would arrive meanwhile
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return handled
+	}
+	if got := run(2, "first"); len(got) != 1 || got[0] != "first" {
+		t.Fatalf("first start handled %v", got)
+	}
+	if got := run(5, "second"); len(got) != 1 || got[0] != "second" {
+		t.Fatalf("after a clean restart the stage handled %v, want only the new message", got)
+	}
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := nc.JetStream()
+	n := 0
+	for name := range js.ConsumerNames("ANALYST") {
+		info, err := js.ConsumerInfo("ANALYST", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n++; info.Config.MaxAckPending != 5 {
+			t.Errorf("consumer %s: MaxAckPending %d, want the new concurrency 5", name, info.Config.MaxAckPending)
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d consumers after the shutdowns, want the stage's one", n)
 	}
 }

@@ -109,7 +109,7 @@ func (a *app) init(api bool) error {
 	}
 	a.policy = &access.Policy{Config: a.cfg, Users: a.users}
 	a.env = handlers.NewEnv(a.cfg, a.runs, a.logger)
-	a.router, err = pipeline.NewRouter(a.backend, pipeline.RouterConfig{Logger: a.logger, OnStage: a.env.TrackStage})
+	a.router, err = pipeline.NewRouter(a.backend, pipeline.RouterConfig{Logger: a.logger, OnStage: a.env.TrackStage, Concurrency: a.cfg.Instance.Pipeline.Concurrency})
 	if err != nil {
 		return err
 	}

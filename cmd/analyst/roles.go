@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
@@ -100,7 +98,7 @@ func (a *app) initWorker(ackWait time.Duration) error {
 		return err
 	}
 	a.env = handlers.NewEnv(a.cfg, a.runs, a.logger)
-	if a.router, err = pipeline.NewRouter(a.backend, pipeline.RouterConfig{Logger: a.logger, OnStage: a.env.TrackStage}); err != nil {
+	if a.router, err = pipeline.NewRouter(a.backend, pipeline.RouterConfig{Logger: a.logger, OnStage: a.env.TrackStage, Concurrency: a.cfg.Instance.Pipeline.Concurrency}); err != nil {
 		return err
 	}
 	handlers.RegisterSync(a.router, a.env) // notify runs in the api process, with the users
@@ -108,14 +106,12 @@ func (a *app) initWorker(ackWait time.Duration) error {
 }
 
 // sharedBackend is the NATS backend for several processes: subscribers with the worker's ack
-// wait, and a publisher that publishes each stage output once across all workers.
+// wait, so the messages of a killed worker go to another one after it, and a publisher that
+// publishes each stage output once across all workers.
 type sharedBackend struct {
 	*pipeline.NATSBackend
-	url     string
-	ackWait time.Duration
-	wl      watermill.LoggerAdapter
-	nc      *nats.Conn
-	pub     *oncePublisher
+	nc  *nats.Conn
+	pub *oncePublisher
 }
 
 func newSharedBackend(url string, ackWait time.Duration, logger *slog.Logger) (*sharedBackend, error) {
@@ -142,56 +138,16 @@ func newSharedBackend(url string, ackWait time.Duration, logger *slog.Logger) (*
 		nb.Close()
 		return nil, fmt.Errorf("nats: key-value bucket %s: %w", publishedBucket, err)
 	}
-	wl := watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
-	return &sharedBackend{NATSBackend: nb, url: url, ackWait: ackWait, wl: wl, nc: nc,
-		pub: &oncePublisher{next: nb.Publisher(), kv: kv, log: logger}}, nil
+	nb.AckWait = ackWait
+	return &sharedBackend{NATSBackend: nb, nc: nc, pub: &oncePublisher{next: nb.Publisher(), kv: kv, log: logger}}, nil
 }
 
 func (b *sharedBackend) Publisher() message.Publisher { return b.pub }
-
-// SubscriberWith mirrors pipeline.NATSBackend's durable queue consumers (same names) with the
-// worker's ack wait, so the messages of a killed worker go to another one after ackWait.
-func (b *sharedBackend) SubscriberWith(group string, opts pipeline.SubscriberOptions) message.Subscriber {
-	durable := func(group, subject string) string {
-		return strings.NewReplacer(".", "_", "*", "_", ">", "_", " ", "_").Replace(group + "-" + subject)
-	}
-	sub, err := wmnats.NewSubscriber(wmnats.SubscriberConfig{
-		URL:              b.url,
-		QueueGroupPrefix: group,
-		SubscribersCount: 1,
-		AckWaitTimeout:   b.ackWait,
-		CloseTimeout:     30 * time.Second,
-		NatsOptions:      []nats.Option{nats.Name("analyst-" + group)},
-		Unmarshaler:      &wmnats.NATSMarshaler{},
-		SubjectCalculator: func(group, topic string) *wmnats.SubjectDetail {
-			return &wmnats.SubjectDetail{Primary: topic, QueueGroup: durable(group, topic)}
-		},
-		JetStream: wmnats.JetStreamConfig{
-			DurablePrefix:     group,
-			DurableCalculator: durable,
-			SubscribeOptions: []nats.SubOpt{
-				nats.DeliverAll(), nats.AckExplicit(), nats.AckWait(b.ackWait),
-				nats.MaxAckPending(max(opts.Concurrency, 1)), nats.BindStream("ANALYST"),
-			},
-		},
-	}, b.wl)
-	if err != nil {
-		return failedSubscriber{err}
-	}
-	return sub
-}
 
 func (b *sharedBackend) Close() error {
 	b.nc.Close()
 	return b.NATSBackend.Close()
 }
-
-type failedSubscriber struct{ err error }
-
-func (f failedSubscriber) Subscribe(context.Context, string) (<-chan *message.Message, error) {
-	return nil, fmt.Errorf("nats subscriber: %w", f.err)
-}
-func (f failedSubscriber) Close() error { return nil }
 
 // oncePublisher publishes a stage output (run, table, chunk, topic) once across workers. The
 // message id is derived from that key, so JetStream drops a second publish within its duplicate

@@ -58,7 +58,7 @@ func TestWorkersShareTheWorkAndSurviveAKill(t *testing.T) {
 	const tables, rows = 50, 3000
 	home := t.TempDir()
 	testenv.WriteFile(t, filepath.Join(home, "config/instance.yaml"), fmt.Sprintf(
-		"instance: {name: Scale}\ndata_source: {type: csv, csv: {path: source}}\npipeline: {backend: nats, nats_url: %q}\n", ns.ClientURL()))
+		"instance: {name: Scale}\ndata_source: {type: csv, csv: {path: source}}\npipeline: {backend: nats, nats_url: %q, concurrency: 6}\n", ns.ClientURL()))
 	var cat strings.Builder
 	cat.WriteString("```yaml\ntables:\n")
 	var csv strings.Builder
@@ -138,6 +138,18 @@ func TestWorkersShareTheWorkAndSurviveAKill(t *testing.T) {
 			t.Fatalf("nothing published:\n%s", logs[0].String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// pipeline.concurrency is each sync stage's limit of unacked messages across the workers.
+	for name := range js.ConsumerNames("ANALYST") {
+		info, err := js.ConsumerInfo("ANALYST", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, stage := range []string{"ingest-", "transform-", "profile-", "publish-"} {
+			if strings.HasPrefix(name, stage) && info.Config.MaxAckPending != 6 {
+				t.Errorf("consumer %s: MaxAckPending %d, want pipeline.concurrency 6", name, info.Config.MaxAckPending)
+			}
+		}
 	}
 	workers[0].Process.Kill() // mid-way: it holds unacknowledged messages
 	workers[0].Wait()
