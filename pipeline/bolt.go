@@ -675,6 +675,16 @@ func (ps *BoltPubSub) next(topic string, after uint64, skip map[uint64]bool) (Re
 	return rec, found, err
 }
 
+// Lag counts, up to limit, the messages of topic that group has not acknowledged.
+func (ps *BoltPubSub) Lag(group, topic string, limit int) (int, error) {
+	off, err := ps.Offset(group, topic)
+	if err != nil {
+		return 0, err
+	}
+	recs, err := ps.Read(topic, off, limit)
+	return len(recs), err
+}
+
 // Offset is group's watermark on topic: every message up to it is acked (0: none).
 func (ps *BoltPubSub) Offset(group, topic string) (uint64, error) {
 	var off uint64

@@ -177,6 +177,24 @@ func (s *natsSubscriber) Close() error {
 	return errors.Join(errs...)
 }
 
+// Lag counts, up to limit, the messages of topic that group has not acknowledged across all
+// processes: those not yet delivered and those delivered but unacked. Before the group's
+// consumer exists, every message of the topic in the stream waits for it.
+func (b *NATSBackend) Lag(group, topic string, limit int) (int, error) {
+	info, err := b.js.ConsumerInfo(natsStream, natsDurable(group, topic))
+	if errors.Is(err, nats.ErrConsumerNotFound) {
+		si, err := b.js.StreamInfo(natsStream, &nats.StreamInfoRequest{SubjectsFilter: topic})
+		if err != nil {
+			return 0, err
+		}
+		return min(int(si.State.Subjects[topic]), limit), nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return min(int(info.NumPending)+info.NumAckPending, limit), nil
+}
+
 // ensureConsumer makes the durable queue consumer of topic exist with the given limit of
 // unacked messages and the backend's ack wait.
 func (b *NATSBackend) ensureConsumer(durable, topic string, maxAckPending int) error {

@@ -22,6 +22,12 @@ type Backend interface {
 	Close() error
 }
 
+// Lagger is a backend that can tell how far a consumer group is behind on a topic: the
+// messages not yet acknowledged, counted up to limit.
+type Lagger interface {
+	Lag(group, topic string, limit int) (int, error)
+}
+
 // HandlerFunc is one pipeline stage: it handles a message and returns the events it produced,
 // which the router publishes before the message is acked.
 type HandlerFunc func(msg *message.Message) ([]Event, error)

@@ -30,22 +30,18 @@ type handlerLag struct {
 	Lag     int    `json:"lag"`
 }
 
-// lags counts, per handler, the messages of its topic past its acknowledged offset.
+// lags counts, per handler, the messages of its topic it has not acknowledged.
 func (s *server) lags() ([]handlerLag, error) {
-	if s.Log == nil {
+	if s.Lags == nil {
 		return nil, nil
 	}
 	var out []handlerLag
 	for _, st := range stageTopics {
-		off, err := s.Log.Offset(st.Handler, st.Topic)
+		n, err := s.Lags.Lag(st.Handler, st.Topic, lagLimit)
 		if err != nil {
 			return nil, err
 		}
-		recs, err := s.Log.Read(st.Topic, off, lagLimit)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, handlerLag{Handler: st.Handler, Topic: st.Topic, Lag: len(recs)})
+		out = append(out, handlerLag{Handler: st.Handler, Topic: st.Topic, Lag: n})
 	}
 	return out, nil
 }

@@ -35,7 +35,7 @@ type Deps struct {
 
 	// The web portal (web.go): sessions, sign-in, pages, /health and /metrics.
 	DB         *bolt.DB             // portal sessions, one-time links, allow-list, passwords
-	Log        *pipeline.BoltPubSub // pipeline lag and poison queue for /health and /metrics; nil: not shown
+	Lags       pipeline.Lagger // the pipeline's lag per stage for /health and /metrics; nil: not shown
 	OIDCIssuer string               // default https://accounts.google.com
 	Mailer     Mailer               // default: SMTP from email.smtp_url
 	DevMode    bool                 // cookies without Secure, only with a localhost (or unset) public_url

@@ -53,6 +53,14 @@ type webOptions struct {
 	pipeline func(cfg *config.Config, db *bolt.DB, runs *store.Runs) (sync func([]string, string, string) (string, error), rep *pipeline.Replayer, log *pipeline.BoltPubSub)
 }
 
+// lags is the fixture's pipeline lag source: its log, when it has one.
+func (o webOptions) lags() pipeline.Lagger {
+	if o.log == nil {
+		return nil
+	}
+	return o.log
+}
+
 func newWebFixture(t *testing.T, o webOptions) *webFixture {
 	t.Helper()
 	m, err := mockoidc.Run()
@@ -104,7 +112,7 @@ datasets:
 	}
 	srv.Config.Handler = portal.New(portal.Deps{
 		Config: cfg, Runs: runs, Users: users, Policy: &access.Policy{Config: cfg, Users: users},
-		RequestSync: o.sync, Replayer: o.replayer, Log: o.log,
+		RequestSync: o.sync, Replayer: o.replayer, Lags: o.lags(),
 		DB: db, OIDCIssuer: m.Issuer(), DevMode: !o.secure, IdleTTL: o.idle,
 	})
 	srv.Start()

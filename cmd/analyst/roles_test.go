@@ -336,6 +336,39 @@ func TestJiraRunsInTheAPIProcess(t *testing.T) {
 	}
 }
 
+// The api process's /health shows the stages' lag from JetStream, where the workers' work
+// waits: with no worker running, the start-up sync's triggers wait for the ingest stage.
+func TestAPIHealthShowsTheLagOnJetStream(t *testing.T) {
+	ns := startNATS(t)
+	home := t.TempDir()
+	testenv.WriteFile(t, filepath.Join(home, "config/instance.yaml"), fmt.Sprintf(
+		"instance: {name: Lag}\ndata_source: {type: csv, csv: {path: source}}\npipeline: {backend: nats, nats_url: %q}\n", ns.ClientURL()))
+	testenv.WriteFile(t, filepath.Join(home, "docs/data_description.md"), "```yaml\ntables:\n"+
+		"  - {id: a, name: a, folder: f, description: A, primary_key: id, sync_strategy: full_refresh}\n"+
+		"  - {id: b, name: b, folder: f, description: B, primary_key: id, sync_strategy: full_refresh}\n```\n")
+	api := startServer(t, home, "lag-test-admin-token-000000001", "--role", "api")
+	var health struct {
+		Pipeline struct {
+			Handlers []struct {
+				Handler string
+				Lag     int
+			}
+		}
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, body := api.call(t, "GET", "/health", "", "")
+		json.Unmarshal(body, &health)
+		for _, h := range health.Pipeline.Handlers {
+			if h.Handler == "ingest" && h.Lag == 2 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/health does not show the 2 sync triggers waiting for ingest: %s", body)
+		}
+	}
+}
+
 // startNATS runs a JetStream server on 127.0.0.1 for the test.
 func startNATS(t *testing.T) *server.Server {
 	t.Helper()

@@ -73,7 +73,7 @@ func runServe(ctx context.Context, g *globals, args []string) error {
 		Handler: portal.New(portal.Deps{
 			Config: a.cfg, Runs: a.runs, Replayer: pipeline.NewReplayer(a.log),
 			RequestSync: triggers.Request, Users: a.users, Policy: a.policy, Logger: a.logger,
-			DB: a.db, Log: a.log, DevMode: loopback(*addr), LocalURL: localURL(*addr),
+			DB: a.db, Lags: a.lagger(), DevMode: loopback(*addr), LocalURL: localURL(*addr),
 			Jira: a.jiraIntake(), Notify: notes, Memory: mem,
 			Backup: func(ctx context.Context, w io.Writer, stateOnly bool) error {
 				_, err := ops.Backup(ctx, w, a.db, a.cfg.Paths, ops.BackupOptions{StateOnly: stateOnly, Instance: a.cfg.Instance.Instance.Name})
@@ -119,6 +119,15 @@ func runServe(ctx context.Context, g *globals, args []string) error {
 	defer cancel()
 	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
+	}
+	return nil
+}
+
+// lagger is what tells the portal how far each stage is behind: the backend that carries the
+// pipeline (the bbolt log, or JetStream's consumers).
+func (a *app) lagger() pipeline.Lagger {
+	if l, ok := a.backend.(pipeline.Lagger); ok {
+		return l
 	}
 	return nil
 }
