@@ -34,14 +34,14 @@ type Deps struct {
 	Jira        JiraIntake // POST /webhooks/jira; nil: answers 503
 
 	// The web portal (web.go): sessions, sign-in, pages, /health and /metrics.
-	DB         *bolt.DB             // portal sessions, one-time links, allow-list, passwords
+	DB         *bolt.DB        // portal sessions, one-time links, allow-list, passwords
 	Lags       pipeline.Lagger // the pipeline's lag per stage for /health and /metrics; nil: not shown
-	OIDCIssuer string               // default https://accounts.google.com
-	Mailer     Mailer               // default: SMTP from email.smtp_url
-	DevMode    bool                 // cookies without Secure, only with a localhost (or unset) public_url
-	LocalURL   string               // where links point when public_url is unset (a server on loopback)
-	SessionTTL time.Duration        // absolute session expiry; default 12h
-	IdleTTL    time.Duration        // idle session expiry; default 2h
+	OIDCIssuer string          // default https://accounts.google.com
+	Mailer     Mailer          // default: SMTP from email.smtp_url
+	DevMode    bool            // cookies without Secure, only with a localhost (or unset) public_url
+	LocalURL   string          // where links point when public_url is unset (a server on loopback)
+	SessionTTL time.Duration   // absolute session expiry; default 12h
+	IdleTTL    time.Duration   // idle session expiry; default 2h
 
 	Notify *notify.Service // analysts' notification scripts and channels; nil: none
 	Memory *memory.Service // corporate memory (routes and rule files in manifests); nil: none
