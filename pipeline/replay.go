@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 )
 
@@ -28,12 +27,23 @@ type Poisoned struct {
 // Replayer lists poison messages and publishes them again. A replay is recorded on
 // TopicPoisonReplayed, so a poison message is replayed at most once.
 type Replayer struct {
-	log *BoltPubSub
+	log PoisonLog
 	mu  sync.Mutex
 }
 
-// NewReplayer replays from the bbolt log.
-func NewReplayer(log *BoltPubSub) *Replayer { return &Replayer{log: log} }
+// PoisonLog is where a Replayer reads the poison topics and publishes a replay with its
+// marker: the bbolt log, or the JetStream stream (NATSBackend.PoisonLog).
+type PoisonLog interface {
+	Topics() ([]string, error)
+	// Read returns a topic's messages after seq after, at most limit (0: all).
+	Read(topic string, after uint64, limit int) ([]Record, error)
+	// PublishAtomic publishes the replay and its marker, both or (as far as the log can
+	// promise) neither.
+	PublishAtomic(entries ...TopicMessage) error
+}
+
+// NewReplayer replays from log.
+func NewReplayer(log PoisonLog) *Replayer { return &Replayer{log: log} }
 
 // List returns poison messages, oldest first; with pending only, those not yet replayed.
 func (r *Replayer) List(pending bool) ([]Poisoned, error) {
@@ -121,7 +131,9 @@ func (r *Replayer) Replay(match func(Poisoned) bool, before func(Poisoned) error
 }
 
 func (r *Replayer) replayOne(p Poisoned) error {
-	msg := message.NewMessage(watermill.NewUUID(), p.Payload)
+	// Ids derived from the poison message: a replay published again (JetStream has no
+	// transaction) is dropped by the stream's de-duplication.
+	msg := message.NewMessage("replay-"+p.UUID, p.Payload)
 	for k, v := range p.Metadata {
 		switch k {
 		case metadataPoisonReason, metadataPoisonedTopic, metadataPoisonedHandler, metadataAttempts, metadataFailedAt, metadataOriginalUUID:
@@ -133,7 +145,7 @@ func (r *Replayer) replayOne(p Poisoned) error {
 	if p.Handler != "" {
 		msg.Metadata.Set(metadataOnlyHandler, p.Handler)
 	}
-	marker := message.NewMessage(watermill.NewUUID(), nil)
+	marker := message.NewMessage("replayed-"+p.UUID, nil)
 	marker.Metadata.Set(metadataReplayOf, p.UUID)
 	marker.Metadata.Set(metadataRunID, p.RunID)
 	marker.Metadata.Set(metadataTable, p.Table)

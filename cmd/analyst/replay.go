@@ -31,7 +31,7 @@ func runReplay(ctx context.Context, g *globals, args []string) error {
 		return err
 	}
 	defer a.close()
-	replayer := pipeline.NewReplayer(a.log)
+	replayer := pipeline.NewReplayer(a.poisonLog())
 	match := func(p pipeline.Poisoned) bool { return *runID == "" || p.RunID == *runID }
 	pending, err := replayer.List(true)
 	if err != nil {

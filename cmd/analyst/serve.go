@@ -71,7 +71,7 @@ func runServe(ctx context.Context, g *globals, args []string) error {
 	triggers := &handlers.Triggers{Env: a.env, Pub: a.router.Publisher()}
 	srv := &http.Server{
 		Handler: portal.New(portal.Deps{
-			Config: a.cfg, Runs: a.runs, Replayer: pipeline.NewReplayer(a.log),
+			Config: a.cfg, Runs: a.runs, Replayer: pipeline.NewReplayer(a.poisonLog()),
 			RequestSync: triggers.Request, Users: a.users, Policy: a.policy, Logger: a.logger,
 			DB: a.db, Lags: a.lagger(), DevMode: loopback(*addr), LocalURL: localURL(*addr),
 			Jira: a.jiraIntake(), Notify: notes, Memory: mem,
@@ -130,6 +130,15 @@ func (a *app) lagger() pipeline.Lagger {
 		return l
 	}
 	return nil
+}
+
+// poisonLog is where failed messages are listed and replayed: the stream on NATS, where the
+// stages publish them, else the bbolt log.
+func (a *app) poisonLog() pipeline.PoisonLog {
+	if n, ok := a.backend.(*pipeline.NATSBackend); ok {
+		return n.PoisonLog()
+	}
+	return a.log
 }
 
 // jiraIntake is the portal's Jira webhook intake; nil (the webhook answers 503) where the app
