@@ -195,6 +195,22 @@ func queryColumn(db *sql.DB, q string) ([]string, error) {
 	return out, r.Err()
 }
 
+// waitRows waits until the query on table gives want. A month's six files are replaced one
+// after the other, so one table can show a change a moment before another.
+func (s *jiraServer) waitRows(t testing.TB, table, sel, where, want string) {
+	t.Helper()
+	var got string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if got = join(s.rows(t, table, sel, where)); got == want || (want == "0" && got == "") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%s: SELECT %s WHERE %s = %q, want %q", table, sel, where, got, want)
+			return
+		}
+	}
+}
+
 func waitUntil(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -312,9 +328,8 @@ func TestJiraEveryEventType(t *testing.T) {
 	s.webhook(t, "jira:issue_created", a, nil)
 	s.webhook(t, "jira:issue_created", b, nil)
 	waitUntil(t, "both issues", 10*time.Second, func() bool { return join(s.rows(t, "issues", "issue_key", "true")) == "SUP-10,SUP-11" })
-	if got := s.rows(t, "comments", "count(*)", "issue_key = 'SUP-10'"); join(got) != "8" {
-		t.Errorf("comments of SUP-10 = %v, want all 8 (Jira embedded 5)", got)
-	}
+	s.waitRows(t, "comments", "count(*)", "issue_key = 'SUP-10'", "8") // all 8: Jira embedded 5
+	waitUntil(t, "the attachment row", 10*time.Second, func() bool { return len(s.rows(t, "attachments", "local_path", "issue_key = 'SUP-10'")) == 1 })
 	if got := s.rows(t, "attachments", "local_path", "issue_key = 'SUP-10'"); len(got) != 1 || !strings.HasPrefix(got[0], "attachments/SUP-10/") {
 		t.Errorf("attachment local_path = %v: downloaded in the same run", got)
 	}
@@ -361,9 +376,7 @@ func TestJiraEveryEventType(t *testing.T) {
 	s.webhook(t, "jira:issue_deleted", a, nil)
 	waitUntil(t, "delete", 10*time.Second, func() bool { return join(s.rows(t, "issues", "issue_key", "true")) == "SUP-11" })
 	for _, table := range jira.TableNames {
-		if got := s.rows(t, table, "count(*)", "issue_key = 'SUP-10'"); len(got) > 0 && got[0] != "0" {
-			t.Errorf("%s still has %s rows of the deleted issue", table, got[0])
-		}
+		s.waitRows(t, table, "count(*)", "issue_key = 'SUP-10'", "0") // no row of the deleted issue
 	}
 	raw, err := jira.RawStore{Dir: filepath.Join(s.jira.RawDir(), "issues")}.Read("SUP-10")
 	if err != nil || raw[jira.KeyDeletedAt] == nil {
@@ -392,21 +405,15 @@ func TestJiraMoveLeavesNoStaleRows(t *testing.T) {
 		map[string]any{"field": "Key", "fieldtype": "jira", "fromString": "SUP-5", "toString": "OPS-9"}}}})
 	waitUntil(t, "OPS-9 only", 10*time.Second, func() bool { return join(s.rows(t, "issues", "issue_key", "true")) == "OPS-9" })
 	for _, table := range jira.TableNames {
-		if got := s.rows(t, table, "count(*)", "issue_key = 'SUP-5'"); len(got) > 0 && got[0] != "0" {
-			t.Errorf("%s keeps %s stale rows of the old key", table, got[0])
-		}
+		s.waitRows(t, table, "count(*)", "issue_key = 'SUP-5'", "0") // no stale row of the old key
 	}
-	if got := s.rows(t, "comments", "count(*)", "issue_key = 'OPS-9'"); join(got) != "2" {
-		t.Errorf("comments under the new key = %v", got)
-	}
+	s.waitRows(t, "comments", "count(*)", "issue_key = 'OPS-9'", "2")
 
 	// A move Jira reports only through the old key (the fake resolves it to the new one).
 	fake.Move("OPS-9", "FIN-2")
 	s.webhook(t, "comment_created", is, nil) // the stale payload names SUP-5
 	waitUntil(t, "FIN-2 only", 10*time.Second, func() bool { return join(s.rows(t, "issues", "issue_key", "true")) == "FIN-2" })
-	if got := s.rows(t, "remote_links", "issue_key", "true"); join(got) != "FIN-2" {
-		t.Errorf("remote_links keys = %v", got)
-	}
+	s.waitRows(t, "remote_links", "issue_key", "true", "FIN-2")
 }
 
 func TestJiraConcurrentWebhooksOneMonth(t *testing.T) {
@@ -433,9 +440,7 @@ func TestJiraConcurrentWebhooksOneMonth(t *testing.T) {
 	waitUntil(t, "all 50 issues", 20*time.Second, func() bool {
 		return join(s.rows(t, "issues", "count(DISTINCT issue_key) || '/' || count(*)", "true")) == "50/50"
 	})
-	if got := s.rows(t, "comments", "count(*)", "true"); join(got) != "100" {
-		t.Errorf("comments = %v, want 100", got)
-	}
+	s.waitRows(t, "comments", "count(*)", "true", "100")
 	if files, _ := filepath.Glob(filepath.Join(s.jira.ParquetDir(), "issues", "*")); len(files) != 1 || filepath.Base(files[0]) != "2025-01.parquet" {
 		t.Errorf("issues files = %v", files)
 	}
