@@ -123,11 +123,13 @@ func (r *Router) HandleWith(name, topic string, opts SubscriberOptions, fn Handl
 		return r.publishResults(msg, fn)
 	})
 	// Outermost first. Retries run inside the poison middleware, so only a message that
-	// failed every attempt (or permanently) reaches the poison topic.
+	// failed every attempt (or permanently) reaches the poison topic. The poison record is
+	// written before the failure is reported: a run shown failed can be retried at once.
 	h.AddMiddleware(
 		r.onlyForTarget,
-		r.poisonQueue,
+		ackPoisoned,
 		r.reportStage,
+		r.poisonQueue,
 		r.retry,
 		countAttempts,
 		middleware.Recoverer,
@@ -211,8 +213,9 @@ func attemptsOf(msg *message.Message) int {
 	return 0
 }
 
-// poisonQueue acks a message that failed for good after recording it on "<topic>.failed".
-// While the router shuts down the message is nacked instead, to be handled after a restart.
+// poisonQueue records a message that failed for good on "<topic>.failed" and returns its error
+// marked poisoned, which ackPoisoned acks. While the router shuts down the message is nacked
+// instead, to be handled after a restart.
 func (r *Router) poisonQueue(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		msg.SetContext(context.WithValue(msg.Context(), attemptsKey{}, new(int)))
@@ -224,7 +227,23 @@ func (r *Router) poisonQueue(h message.HandlerFunc) message.HandlerFunc {
 		if perr := r.poison(handler, topic, msg, err, attemptsOf(msg)); perr != nil {
 			return nil, fmt.Errorf("%w (and the poison topic is unavailable: %v)", err, perr)
 		}
-		return nil, nil
+		return nil, poisoned{err}
+	}
+}
+
+// poisoned is the error of a message already recorded on its poison topic.
+type poisoned struct{ error }
+
+func (p poisoned) Unwrap() error { return p.error }
+
+// ackPoisoned acks a message whose failure is on its poison topic.
+func ackPoisoned(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		produced, err := h(msg)
+		if errors.As(err, new(poisoned)) {
+			return nil, nil
+		}
+		return produced, err
 	}
 }
 

@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -167,5 +168,44 @@ func TestNATSConsumersSurviveARestartAndTakeANewConcurrency(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("%d consumers after the shutdowns, want the stage's one", n)
+	}
+}
+
+// When a stage reports a message failed for good, its poison record is already in the log, so
+// the Retry of a run shown failed finds it.
+func TestFailureIsReportedAfterItsPoisonRecord(t *testing.T) {
+	log, _ := openLog(t, "")
+	replayer := pipeline.NewReplayer(log)
+	listed := make(chan int, 1)
+	r, err := pipeline.NewRouter(log, pipeline.RouterConfig{MaxRetries: 1, InitialInterval: time.Millisecond,
+		OnStage: func(ev pipeline.StageEvent) {
+			if ev.Done && ev.Err != nil {
+				pending, _ := replayer.List(true)
+				listed <- len(pending)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Handle("stage", pipeline.TopicTableConverted, func(*message.Message) ([]pipeline.Event, error) {
+		return nil, errors.New("broken")
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-r.Running()
+	ev := pipeline.TableConverted{Path: "t/x.parquet"}
+	pipeline.Stamp(&ev.Header, "run", "t")
+	if err := pipeline.Publish(r.Publisher(), ev); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case n := <-listed:
+		if n != 1 {
+			t.Fatalf("when the failure was reported, %d poison records were listed, want 1", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no failure reported")
 	}
 }
