@@ -12,7 +12,7 @@ import (
 	"github.com/ai-data-analyst/analyst/config"
 	"github.com/ai-data-analyst/analyst/connectors/jira"
 	"github.com/ai-data-analyst/analyst/connectors/jira/jiratest"
-	"github.com/ai-data-analyst/analyst/store"
+	"github.com/ai-data-analyst/analyst/internal/testenv"
 )
 
 // The rows the fetch stage stages for the writer are exactly what transforming the raw file
@@ -34,11 +34,7 @@ func TestJiraStagedRowsMatchTheRawFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.OpenDB(cfg.Paths.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.CloseDB(db)
+	db := testenv.OpenStore(t, cfg.Paths.Store)
 	client := &jira.Client{BaseURL: fake.URL, Email: jiratest.Email, Token: jiratest.Token, SLABaseURL: fake.URL,
 		CloudID: jiratest.CloudID, SLAEmail: jiratest.SLAEmail, SLAToken: jiratest.SLAToken, MaxRetryWait: 20 * time.Millisecond}
 	j, err := NewJira(JiraOptions{Config: cfg, DB: db, Client: client})

@@ -15,11 +15,7 @@ import (
 
 func TestScheduledSyncNotStartedTwice(t *testing.T) {
 	cfg := instance(t)
-	db, err := store.OpenDB(cfg.Paths.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.CloseDB(db)
+	db := testenv.OpenStore(t, cfg.Paths.Store)
 	log, _ := pipeline.NewBoltPubSub(db, nil)
 	defer log.Close()
 	runs, _ := store.NewRuns(db)

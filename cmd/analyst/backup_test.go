@@ -17,7 +17,6 @@ import (
 	"github.com/ai-data-analyst/analyst/config"
 	"github.com/ai-data-analyst/analyst/internal/testenv"
 	"github.com/ai-data-analyst/analyst/ops"
-	"github.com/ai-data-analyst/analyst/store"
 )
 
 // Offline backup and restore through the CLI: the restored folder is a working instance.
@@ -69,11 +68,7 @@ func TestBackupThroughAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.OpenDB(cfg.Paths.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.CloseDB(db)
+	db := testenv.OpenStore(t, cfg.Paths.Store)
 	truncate := false
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || r.URL.Path != "/api/admin/backup" {

@@ -176,11 +176,7 @@ func TestSyncRunsAlertScripts(t *testing.T) {
 	if out, errOut, code := analyst(t, home, "sync", "items"); code != 0 {
 		t.Fatalf("sync: exit %d\n%s%s", code, out, errOut)
 	}
-	db, err := store.OpenDB(filepath.Join(home, "data/analyst.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.CloseDB(db)
+	db := testenv.OpenStore(t, filepath.Join(home, "data/analyst.db"))
 	notes, err := store.NewNotifications(db)
 	if err != nil {
 		t.Fatal(err)
