@@ -3,7 +3,6 @@ package portal_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/ai-data-analyst/analyst/access"
+	"github.com/ai-data-analyst/analyst/internal/testenv"
 	"github.com/ai-data-analyst/analyst/notify"
 	"github.com/ai-data-analyst/analyst/pipeline"
 	"github.com/ai-data-analyst/analyst/portal"
@@ -51,15 +51,7 @@ func notifyFixture(t *testing.T) (*fixture, *notify.Service) {
 func TestNotificationScriptsAPI(t *testing.T) {
 	f, _ := notifyFixture(t)
 	put := func(name, body string) (int, []byte) {
-		req, _ := http.NewRequest(http.MethodPut, f.srv.URL+"/api/notifications/scripts/"+name, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+f.analyst)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
+		return testenv.Call(t, http.MethodPut, f.srv.URL+"/api/notifications/scripts/"+name, f.analyst, strings.NewReader(body))
 	}
 	if code, body := put("revenue.sh", "# depends: orders\n# schedule: every 15m\necho '{\"notify\": false}'\n"); code != 200 {
 		t.Fatalf("put: %d %s", code, body)

@@ -135,7 +135,7 @@ func (a *app) lagger() pipeline.Lagger {
 // poisonLog is where failed messages are listed and replayed: the stream on NATS, where the
 // stages publish them, else the bbolt log.
 func (a *app) poisonLog() pipeline.PoisonLog {
-	if n, ok := a.backend.(*pipeline.NATSBackend); ok {
+	if n, ok := a.backend.(interface{ PoisonLog() pipeline.PoisonLog }); ok {
 		return n.PoisonLog()
 	}
 	return a.log

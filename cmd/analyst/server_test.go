@@ -55,16 +55,7 @@ func (s *testServer) call(t *testing.T, method, path, token, body string) (int, 
 	if token == "" {
 		token = s.Token
 	}
-	req, _ := http.NewRequest(method, s.URL+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return testenv.Call(t, method, s.URL+path, token, strings.NewReader(body))
 }
 
 // ANALYST_PPROF_ADDR serves the runtime profiles on a loopback address only.

@@ -5,6 +5,8 @@ package testenv
 
 import (
 	"bytes"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -37,6 +39,27 @@ func OpenStore(t testing.TB, path string) *bolt.DB {
 	}
 	t.Cleanup(func() { store.CloseDB(db) })
 	return db
+}
+
+// Call sends an API request with a bearer token and returns the status and the body.
+func Call(t testing.TB, method, url, token string, body io.Reader) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
 }
 
 // SyncBuffer is a bytes.Buffer safe to write from several goroutines while a test reads it.
