@@ -657,29 +657,6 @@ func (p *puller) flush() error {
 	return err
 }
 
-// syncEach fsyncs files then directories: the portable way to make renamed files durable.
-func syncEach(files []string, dirs map[string]bool) error {
-	for _, name := range files {
-		f, err := os.Open(name)
-		if err != nil {
-			return err
-		}
-		err = f.Sync()
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
-	}
-	for d := range dirs {
-		if err := store.SyncDir(d); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // barWriter counts what passes through on the progress bar.
 type barWriter struct {
 	w   io.Writer
